@@ -1,0 +1,174 @@
+"""Shared services: the SQLAlchemy engine and session, Redis, RQ queues, the Twilio client.
+
+Nothing here connects at import. ``init_app`` builds the objects for one app; connections open
+on first use. Every package may import this module (it imports no app package).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from flask import Flask, current_app, g, has_app_context
+from rq import Queue, Retry
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from twilio.rest import Client
+
+from dataprotection import DataProtector
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings each database needs to behave under concurrent writers."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def redis_url_for(settings: Settings) -> str:
+    """``REDIS_URL`` if set, else the embedded redis-server's socket under ``instance/``."""
+    return settings.redis_url or f"unix://{settings.embedded_redis_socket}"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    protector: DataProtector
+    _redis: redis.Redis | None = field(default=None, repr=False)
+    _twilio: Client | None = field(default=None, repr=False)
+
+    @property
+    def redis(self) -> redis.Redis:
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(
+                redis_url_for(self.settings), socket_timeout=5, socket_connect_timeout=2
+            )
+        return self._redis
+
+    @property
+    def queue(self) -> Queue:
+        return Queue(self.settings.rq_queue, connection=self.redis)
+
+    @property
+    def twilio(self) -> Client:
+        """twilio-python's REST client, pointed at ``TWILIO_API_BASE_URL`` (Twilio or the emulator)."""
+        if self._twilio is None:
+            client = Client(self.settings.twilio_account_sid, self.settings.twilio_auth_token)
+            client.api.base_url = self.settings.twilio_api_base_url
+            self._twilio = client
+        return self._twilio
+
+    def dispose(self) -> None:
+        """Drop pooled connections (before a fork, and at shutdown)."""
+        self.engine.dispose()
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
+
+
+def init_app(app: Flask, settings: Settings) -> Services:
+    engine = make_engine(settings.database_url)
+    services = Services(
+        settings=settings,
+        engine=engine,
+        session_factory=sessionmaker(engine, expire_on_commit=False),
+        protector=DataProtector(settings.phone_hmac_key, settings.data_keys),
+    )
+    app.extensions["hotline"] = services
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+    return services
+
+
+def services() -> Services:
+    return current_app.extensions["hotline"]
+
+
+def db_session() -> Session:
+    """The database session of the current app context (closed when the context ends)."""
+    session = g.get("db_session")
+    if session is None:
+        session = services().session_factory()
+        g.db_session = session
+    return session
+
+
+def enqueue(func: str, *args: Any, job_id: str | None = None, **kwargs: Any) -> Any:
+    """Enqueue a job by dotted path with the project's retry/timeout policy.
+
+    Call only after the rows the job reads are committed. ``job_id`` makes a job unique: a second
+    enqueue with the same id while the first is pending is a no-op (idempotent triggers).
+    """
+    queue = services().queue
+    if job_id is not None:
+        existing = queue.fetch_job(job_id)
+        if existing is not None and existing.get_status(refresh=True) in ("queued", "scheduled"):
+            return existing
+    return queue.enqueue(
+        func,
+        *args,
+        job_id=job_id,
+        job_timeout=120,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        retry=Retry(max=5, interval=[5, 30, 120, 600, 1800]),
+        **kwargs,
+    )
+
+
+_job_app: Flask | None = None
+
+
+@contextmanager
+def job_context() -> Iterator[None]:
+    """An app context for an RQ job: the caller's if there is one (tests), else this process's app.
+
+    The worker's app is built on first use inside the process that runs jobs (after any fork), so
+    no connection pool is shared across a fork.
+    """
+    global _job_app
+    if has_app_context():
+        yield
+        return
+    if _job_app is None:
+        _job_app = importlib.import_module("app").create_app()  # the composition root
+    with _job_app.app_context():
+        yield

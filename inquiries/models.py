@@ -1,0 +1,142 @@
+"""Callers (pseudonymous), inquiries (cases), interactions (calls) and the append-only event log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    TypeDecorator,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import Base
+
+INQUIRY_KINDS = ("surrender", "family", "pow_info", "other")
+INQUIRY_STATUSES = ("new", "open", "resolved", "closed")
+LANGUAGES = ("ru", "uk", "en")
+
+#: Call statuses by progress. A callback may only move a call forward (never back).
+CALL_STATUS_RANK = {
+    "queued": 0,
+    "initiated": 0,
+    "ringing": 1,
+    "in-progress": 2,
+    "completed": 3,
+    "busy": 3,
+    "failed": 3,
+    "no-answer": 3,
+    "canceled": 3,
+}
+FINAL_CALL_STATUSES = frozenset(s for s, rank in CALL_STATUS_RANK.items() if rank == 3)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+class Caller(Base):
+    """A person who contacted the line, known only by a keyed hash and a ciphertext."""
+
+    __tablename__ = "caller"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    number_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    number_key_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    inquiries: Mapped[list[Inquiry]] = relationship(back_populates="caller")
+
+
+class Inquiry(Base):
+    """One case: everything a caller brought to the line until it is resolved."""
+
+    __tablename__ = "inquiry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    caller_id: Mapped[int] = mapped_column(ForeignKey("caller.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="other")
+    language: Mapped[str | None] = mapped_column(String(8))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    callback_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    callback_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    caller: Mapped[Caller] = relationship(back_populates="inquiries")
+    interactions: Mapped[list[Interaction]] = relationship(
+        back_populates="inquiry", order_by="Interaction.id"
+    )
+
+
+class Interaction(Base):
+    """One call (later also one message thread) of an inquiry."""
+
+    __tablename__ = "interaction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiry.id"), index=True)
+    provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(16), default="voice")
+    direction: Mapped[str] = mapped_column(String(16), default="inbound")
+    status: Mapped[str] = mapped_column(String(16), default="ringing")
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    duration_s: Mapped[int | None] = mapped_column(Integer)
+    #: The IVR path: ``[{"node": …, "answer": …, "at": iso8601}, …]`` in order.
+    ivr_path: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    recording_sid: Mapped[str | None] = mapped_column(String(64))
+    recording_status: Mapped[str | None] = mapped_column(String(16))
+    recording_duration_s: Mapped[int | None] = mapped_column(Integer)
+    recording_url: Mapped[str | None] = mapped_column(String(512))
+
+    inquiry: Mapped[Inquiry] = relationship(back_populates="interactions")
+    events: Mapped[list[CallEvent]] = relationship(
+        back_populates="interaction", order_by="CallEvent.id"
+    )
+
+
+class CallEvent(Base):
+    """Append-only, queue_log-like: one row per step of a call. Never updated or deleted."""
+
+    __tablename__ = "call_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    time: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interaction.id"), index=True)
+    event: Mapped[str] = mapped_column(String(32), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Set for events that must be written once (carrier retries, journal replays).
+    dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+
+    interaction: Mapped[Interaction | None] = relationship(back_populates="events")

@@ -1,0 +1,106 @@
+"""Command-line tools: import a recorded prompt, replay the fallback journal, configure a number."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from extensions import db_session, services
+from ivr import journal
+
+ivr_cli = AppGroup("ivr", help="The voice menu: recorded prompts, the fallback journal.")
+carrier_cli = AppGroup("carrier", help="The carrier account (Twilio or the local emulator).")
+
+PROMPT_RATE_HZ = 8000
+TARGET_DBFS = -16.0
+
+
+def configure_ffmpeg() -> str:
+    """Point pydub at ffmpeg: the system's if present, else the one the imageio-ffmpeg wheel ships."""
+    from pydub import AudioSegment
+
+    found = shutil.which("ffmpeg")
+    if found is None:
+        import imageio_ffmpeg
+
+        found = imageio_ffmpeg.get_ffmpeg_exe()
+    AudioSegment.converter = found
+    return found
+
+
+def convert_prompt(source: Path, target: Path) -> float:
+    """Any audio ffmpeg reads → mono 8 kHz 16-bit WAV, loudness-normalised. Returns seconds."""
+    from pydub import AudioSegment
+    from pydub.exceptions import CouldntDecodeError
+
+    configure_ffmpeg()
+    try:
+        audio = AudioSegment.from_file(source)
+    except (CouldntDecodeError, IndexError, OSError) as exc:
+        raise click.ClickException(f"{source}: not audio that ffmpeg can read ({exc.__class__.__name__})")
+    if len(audio) == 0 or audio.dBFS == float("-inf"):
+        raise click.ClickException(f"{source}: the audio is empty or silent")
+    audio = audio.set_channels(1).set_frame_rate(PROMPT_RATE_HZ).set_sample_width(2)
+    audio = audio.apply_gain(TARGET_DBFS - audio.dBFS)
+    if audio.max_dBFS > -1.0:  # keep peaks from clipping after the gain
+        audio = audio.apply_gain(-1.0 - audio.max_dBFS)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp.wav")
+    audio.export(tmp, format="wav")
+    tmp.replace(target)
+    return len(audio) / 1000
+
+
+@ivr_cli.command("import-prompt")
+@click.argument("language")
+@click.argument("key")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_prompt(language: str, key: str, source: Path) -> None:
+    """Use a recorded file for prompt KEY in LANGUAGE (played instead of the synthesised text)."""
+    flow = current_app.extensions["ivr_flow"]
+    if language not in flow.catalogs:
+        raise click.ClickException(
+            f"unknown language {language!r}; one of {', '.join(sorted(flow.catalogs))}"
+        )
+    if key not in flow.catalogs[language].prompts:
+        raise click.ClickException(f"unknown prompt key {key!r} (see ivr/prompts/{language}.toml)")
+    target = services().settings.prompt_audio_path / language / f"{key}.wav"
+    seconds = convert_prompt(source, target)
+    click.echo(f"{language}/{key}: {seconds:.1f} s, mono 8 kHz WAV, normalised → {target}")
+
+
+@ivr_cli.command("replay-journal")
+def replay_journal() -> None:
+    """Move what the fallback URL journalled (DB or Redis down) into the database now."""
+    svc = services()
+    applied = journal.replay(svc.settings.journal_path, svc.protector, db_session())
+    click.echo(f"{applied} journal entries applied")
+
+
+@carrier_cli.command("configure-number")
+@click.option("--number", default=None, help="E.164 number to configure (default HOTLINE_NUMBER)")
+@click.option("--base-url", default=None, help="public URL of this app (default PUBLIC_BASE_URL)")
+def configure_number(number: str | None, base_url: str | None) -> None:
+    """Point the number's webhooks at this app (voice, fallback, status, SMS) via the REST API."""
+    settings = services().settings
+    number = number or settings.hotline_number
+    base = (base_url or settings.public_base_url).rstrip("/")
+    client = services().twilio
+    found = client.incoming_phone_numbers.list(phone_number=number, limit=1)
+    if not found:
+        raise click.ClickException("that number is not on this carrier account")
+    found[0].update(
+        voice_url=f"{base}/voice/incoming",
+        voice_method="POST",
+        voice_fallback_url=f"{base}/voice/fallback",
+        voice_fallback_method="POST",
+        status_callback=f"{base}/voice/status",
+        status_callback_method="POST",
+        sms_url=f"{base}/messaging/incoming",
+        sms_method="POST",
+    )
+    click.echo(f"configured the number's webhooks to {base}")

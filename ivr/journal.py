@@ -1,0 +1,126 @@
+"""The fallback journal: what /voice/fallback received while the database or Redis was down.
+
+Each entry is one line: the data key id and the AES-GCM-sealed JSON of the request (the caller's
+number is inside, so it is never on disk in plain text). Appends take an exclusive ``flock`` so
+several gunicorn workers can write at once. ``replay`` moves the entries into the database
+once it is reachable; each entry is applied under a dedupe key, so a replay interrupted half-way
+and run again writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from dataprotection import DataProtector, DecryptionError, Sealed
+from inquiries.models import utcnow
+from inquiries.service import add_event, find_or_create_interaction, request_callback
+
+log = logging.getLogger(__name__)
+_AAD = b"hotline-fallback-journal"
+
+
+def append(path: Path, protector: DataProtector, step: str, params: dict[str, str]) -> None:
+    """Seal and append one received request. Touches only the local disk."""
+    entry = {"received_at": utcnow().isoformat(), "step": step, "params": params}
+    sealed = protector.seal(json.dumps(entry, ensure_ascii=False).encode(), _AAD)
+    line = sealed.key_id + ":" + base64.b64encode(sealed.ciphertext).decode() + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def has_entries(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+def replay(path: Path, protector: DataProtector, session: Session) -> int:
+    """Apply every journal entry to the database, then empty the journal. Returns entries applied.
+
+    Holds the journal's lock throughout, so appends wait (briefly) and nothing is lost between
+    reading and truncating. Lines that do not decrypt are kept aside in ``<journal>.bad``.
+    """
+    if not has_entries(path):
+        return 0
+    applied = 0
+    with open(path, "r+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            bad: list[bytes] = []
+            for raw_line in fh.read().splitlines():
+                if not raw_line.strip():
+                    continue
+                entry = _open_line(raw_line, protector)
+                if entry is None:
+                    bad.append(raw_line)
+                    continue
+                digest = hashlib.sha256(raw_line).hexdigest()[:40]
+                applied += _apply(session, protector, entry, digest)
+                session.commit()
+            if bad:
+                with open(str(path) + ".bad", "ab") as bad_fh:
+                    bad_fh.write(b"\n".join(bad) + b"\n")
+                log.error("fallback journal: %d entries could not be decrypted", len(bad))
+            fh.seek(0)
+            fh.truncate()
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    return applied
+
+
+def _open_line(raw_line: bytes, protector: DataProtector) -> dict[str, Any] | None:
+    try:
+        key_id, _, encoded = raw_line.decode().partition(":")
+        sealed = Sealed(key_id, base64.b64decode(encoded))
+        return json.loads(protector.open(sealed, _AAD))
+    except (DecryptionError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _apply(session: Session, protector: DataProtector, entry: dict[str, Any], digest: str) -> int:
+    params: dict[str, str] = entry.get("params", {})
+    call_sid = params.get("CallSid", "")[:64]
+    if not call_sid:
+        return 0
+    interaction, _ = find_or_create_interaction(
+        session,
+        protector,
+        call_sid=call_sid,
+        from_number=params.get("From", ""),
+        direction=params.get("Direction", "inbound"),
+        status="in-progress",
+    )
+    received_at = dt.datetime.fromisoformat(entry["received_at"])
+    step = entry.get("step", "")
+    data = {"step": step, "error_code": params.get("ErrorCode", "")[:16]}
+    written = add_event(
+        session, interaction, "FALLBACK", data, dedupe_key=f"journal:{digest}", time=received_at
+    )
+    if written is None:
+        return 0
+    if step in ("recorded", "recording") and params.get("RecordingSid"):
+        interaction.recording_sid = params["RecordingSid"][:64]
+        interaction.recording_url = params.get("RecordingUrl", "")[:512] or None
+        interaction.recording_status = params.get("RecordingStatus", "completed")[:16]
+        duration = params.get("RecordingDuration", "")
+        interaction.recording_duration_s = int(duration) if duration.isdigit() else None
+        request_callback(session, interaction, "fallback_message")
+    return 1

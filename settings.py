@@ -1,0 +1,203 @@
+"""Typed settings read from the environment.
+
+Production (``HOTLINE_ENV=production``) refuses to start without its secrets and names every
+missing one in a single message. Development and tests generate their secrets once into the
+instance folder (``instance/secrets.json``), so a newcomer runs the hotline with no set-up.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENVIRONMENTS = ("development", "test", "production")
+ROOT = Path(__file__).resolve().parent
+DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
+
+#: What production cannot run without (environment variable names).
+PRODUCTION_REQUIRED = (
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "PUBLIC_BASE_URL",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "HOTLINE_PHONE_HMAC_KEY",
+    "HOTLINE_DATA_KEYS",
+)
+
+
+class SettingsError(RuntimeError):
+    """The environment does not describe a runnable hotline."""
+
+
+def env_bool(value: str | None, default: bool, name: str) -> bool:
+    """Parse a boolean strictly: anything but true/false/1/0/yes/no is an error."""
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {value!r}")
+
+
+def env_int(value: str | None, default: int, name: str) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {value!r}") from None
+
+
+def parse_data_keys(value: str, name: str = "HOTLINE_DATA_KEYS") -> dict[str, bytes]:
+    """Parse ``id:base64key[,id:base64key…]``; the first key is the one new data is sealed with.
+
+    Keys are 32 bytes (AES-256-GCM). Older keys stay listed so data sealed with them still opens.
+    """
+    keys: dict[str, bytes] = {}
+    for part in value.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key_id, sep, encoded = part.partition(":")
+        if not sep or not key_id or not encoded:
+            raise SettingsError(f"{name}: each key is id:base64, got an entry without one")
+        try:
+            key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except ValueError:
+            raise SettingsError(f"{name}: key {key_id!r} is not base64") from None
+        if len(key) != 32:
+            raise SettingsError(f"{name}: key {key_id!r} must be 32 bytes, is {len(key)}")
+        keys[key_id] = key
+    if not keys:
+        raise SettingsError(f"{name} holds no key")
+    return keys
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    secret_key: str
+    database_url: str
+    redis_url: str | None  # None: the run/test commands start the embedded redis-server
+    public_base_url: str
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_api_base_url: str
+    hotline_number: str
+    phone_hmac_key: bytes
+    data_keys: dict[str, bytes] = field(repr=False)
+    instance_path: Path = ROOT / "instance"
+    log_level: str = "INFO"
+    ivr_max_attempts: int = 3
+    message_max_seconds: int = 120
+    rq_queue: str = "hotline"
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"Settings(env={self.env!r}, database_url=<set>, public_base_url={self.public_base_url!r})"
+
+    @property
+    def active_key_id(self) -> str:
+        return next(iter(self.data_keys))
+
+    @property
+    def journal_path(self) -> Path:
+        return self.instance_path / "fallback-journal.bin"
+
+    @property
+    def prompt_audio_path(self) -> Path:
+        return self.instance_path / "prompts"
+
+    @property
+    def embedded_redis_socket(self) -> Path:
+        return self.instance_path / "redis.sock"
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _generated_secrets(instance_path: Path) -> dict[str, str]:
+    """Development secrets, generated once and kept in the instance folder (mode 0600)."""
+    path = instance_path / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    instance_path.mkdir(parents=True, exist_ok=True)
+    data = {
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "HOTLINE_PHONE_HMAC_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "HOTLINE_DATA_KEYS": "dev1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        # Credentials of the local emulator account (the embedded carrier).
+        "TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
+        "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    return data
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from the environment (``os.environ`` by default), then apply overrides."""
+    env_map = dict(os.environ if environ is None else environ)
+    env = env_map.get("HOTLINE_ENV", "development")
+    if env not in ENVIRONMENTS:
+        raise SettingsError(f"HOTLINE_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    instance_path = Path(env_map.get("HOTLINE_INSTANCE_PATH") or ROOT / "instance")
+
+    if env == "production":
+        missing = [name for name in PRODUCTION_REQUIRED if not env_map.get(name)]
+        if missing:
+            raise SettingsError(
+                "HOTLINE_ENV=production refuses to start: set "
+                + ", ".join(missing)
+                + " (see README, 'Production')."
+            )
+        generated: dict[str, str] = {}
+    else:
+        generated = _generated_secrets(instance_path)
+
+    def get(name: str, default: str = "") -> str:
+        return env_map.get(name) or generated.get(name) or default
+
+    try:
+        hmac_key = base64.urlsafe_b64decode(
+            get("HOTLINE_PHONE_HMAC_KEY") + "=" * (-len(get("HOTLINE_PHONE_HMAC_KEY")) % 4)
+        )
+    except ValueError:
+        raise SettingsError("HOTLINE_PHONE_HMAC_KEY is not base64") from None
+    if len(hmac_key) < 32:
+        raise SettingsError("HOTLINE_PHONE_HMAC_KEY must be at least 32 bytes")
+
+    settings = Settings(
+        env=env,
+        secret_key=get("SECRET_KEY"),
+        database_url=get("DATABASE_URL", f"sqlite:///{instance_path / 'hotline.sqlite3'}"),
+        redis_url=env_map.get("REDIS_URL") or None,
+        public_base_url=get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
+        twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
+        twilio_api_base_url=get("TWILIO_API_BASE_URL", DEFAULT_TWILIO_API_BASE_URL).rstrip("/"),
+        hotline_number=get("HOTLINE_NUMBER", "+15005550006"),
+        phone_hmac_key=hmac_key,
+        data_keys=parse_data_keys(get("HOTLINE_DATA_KEYS")),
+        instance_path=instance_path,
+        log_level=get("LOG_LEVEL", "INFO").upper(),
+        ivr_max_attempts=env_int(env_map.get("IVR_MAX_ATTEMPTS"), 3, "IVR_MAX_ATTEMPTS"),
+        message_max_seconds=env_int(
+            env_map.get("MESSAGE_MAX_SECONDS"), 120, "MESSAGE_MAX_SECONDS"
+        ),
+    )
+    if settings.env == "production" and not settings.public_base_url.startswith("https://"):
+        raise SettingsError("PUBLIC_BASE_URL must be https:// in production")
+    if settings.redis_url is None and settings.env == "production":
+        raise SettingsError("REDIS_URL must be set in production")
+    return settings.replace(**overrides) if overrides else settings

@@ -1,0 +1,68 @@
+"""What every carrier webhook shares: the Twilio signature check and a TwiML response.
+
+The signature is checked against ``PUBLIC_BASE_URL`` + path + query (never the Host header), over
+every posted parameter, with twilio-python's ``RequestValidator``. A missing or bad signature is
+a 403 before the view runs: nothing is read, written or enqueued. There is no bypass.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+log = logging.getLogger(__name__)
+
+MAX_FORM_BYTES = 64 * 1024  # Twilio's requests are a few kB; more is not from Twilio
+
+
+def public_url(path_and_query: str | None = None) -> str:
+    """The URL the carrier was given for this request (or for ``path_and_query``)."""
+    base = current_app.extensions["hotline"].settings.public_base_url
+    if path_and_query is not None:
+        return base + path_and_query
+    query = request.query_string.decode("latin-1")
+    return base + request.path + (f"?{query}" if query else "")
+
+
+def signature_is_valid() -> bool:
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    token = current_app.extensions["hotline"].settings.twilio_auth_token
+    return RequestValidator(token).validate(public_url(), request.form, signature)
+
+
+def twilio_webhook(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Reject unsigned/forged requests with 403; answer with TwiML (``text/xml``)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+            abort(413)
+        if not signature_is_valid():
+            log.warning("rejected a carrier request with a missing or invalid signature")
+            abort(403)
+        result = view(*args, **kwargs)
+        if isinstance(result, Response):
+            return result
+        return Response(str(result), mimetype="text/xml")
+
+    return wrapper
+
+
+def form_value(name: str, limit: int = 256) -> str:
+    """A posted parameter, truncated: carrier values are short; huge ones are not ours."""
+    return (request.form.get(name) or "")[:limit]
+
+
+def form_int(name: str, default: int | None = None) -> int | None:
+    value = request.form.get(name, "")
+    try:
+        return int(value)
+    except ValueError:
+        return default
