@@ -84,7 +84,7 @@ class Services:
 
     @property
     def twilio(self) -> Client:
-        """twilio-python's REST client, pointed at ``TWILIO_API_BASE_URL`` (Twilio or the emulator)."""
+        """twilio-python's REST client at ``TWILIO_API_BASE_URL`` (Twilio or the emulator)."""
         if self._twilio is None:
             client = Client(self.settings.twilio_account_sid, self.settings.twilio_auth_token)
             client.api.base_url = self.settings.twilio_api_base_url

@@ -103,7 +103,7 @@ class Settings:
     rq_queue: str = "hotline"
 
     def __repr__(self) -> str:  # never print secrets
-        return f"Settings(env={self.env!r}, database_url=<set>, public_base_url={self.public_base_url!r})"
+        return f"Settings(env={self.env!r}, public_base_url={self.public_base_url!r}, secrets=…)"
 
     @property
     def active_key_id(self) -> str:
@@ -192,9 +192,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         instance_path=instance_path,
         log_level=get("LOG_LEVEL", "INFO").upper(),
         ivr_max_attempts=env_int(env_map.get("IVR_MAX_ATTEMPTS"), 3, "IVR_MAX_ATTEMPTS"),
-        message_max_seconds=env_int(
-            env_map.get("MESSAGE_MAX_SECONDS"), 120, "MESSAGE_MAX_SECONDS"
-        ),
+        message_max_seconds=env_int(env_map.get("MESSAGE_MAX_SECONDS"), 120, "MESSAGE_MAX_SECONDS"),
     )
     if settings.env == "production" and not settings.public_base_url.startswith("https://"):
         raise SettingsError("PUBLIC_BASE_URL must be https:// in production")

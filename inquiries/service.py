@@ -18,8 +18,8 @@ from dataprotection import DataProtector, Sealed, normalise_number
 from inquiries.models import (
     CALL_STATUS_RANK,
     FINAL_CALL_STATUSES,
-    CallEvent,
     Caller,
+    CallEvent,
     Inquiry,
     Interaction,
     utcnow,
@@ -134,9 +134,10 @@ def add_event(
     time: dt.datetime | None = None,
 ) -> CallEvent | None:
     """Append an event; with ``dedupe_key`` a second write of the same event is a no-op."""
-    if dedupe_key is not None:
-        if session.scalar(select(CallEvent.id).where(CallEvent.dedupe_key == dedupe_key)):
-            return None
+    if dedupe_key is not None and session.scalar(
+        select(CallEvent.id).where(CallEvent.dedupe_key == dedupe_key)
+    ):
+        return None
     row = CallEvent(
         interaction_id=interaction.id if interaction is not None else None,
         event=event,

@@ -20,7 +20,7 @@ TARGET_DBFS = -16.0
 
 
 def configure_ffmpeg() -> str:
-    """Point pydub at ffmpeg: the system's if present, else the one the imageio-ffmpeg wheel ships."""
+    """Point pydub at ffmpeg: the system's if present, else the imageio-ffmpeg wheel's."""
     from pydub import AudioSegment
 
     found = shutil.which("ffmpeg")
@@ -41,7 +41,9 @@ def convert_prompt(source: Path, target: Path) -> float:
     try:
         audio = AudioSegment.from_file(source)
     except (CouldntDecodeError, IndexError, OSError) as exc:
-        raise click.ClickException(f"{source}: not audio that ffmpeg can read ({exc.__class__.__name__})")
+        raise click.ClickException(
+            f"{source}: not audio that ffmpeg can read ({exc.__class__.__name__})"
+        ) from None
     if len(audio) == 0 or audio.dBFS == float("-inf"):
         raise click.ClickException(f"{source}: the audio is empty or silent")
     audio = audio.set_channels(1).set_frame_rate(PROMPT_RATE_HZ).set_sample_width(2)

@@ -38,7 +38,9 @@ class Speaker:
             target.play(f"{self.base_url}/voice/prompts/{language}/{key}.wav")
         else:
             voice = self.flow.voices[language]
-            target.say(self.flow.text(language, key), language=voice.say_language, voice=voice.voice)
+            target.say(
+                self.flow.text(language, key), language=voice.say_language, voice=voice.voice
+            )
 
     def prompts(self, target: VoiceResponse | Gather, language: str, keys: Iterable[str]) -> None:
         for key in keys:

@@ -156,7 +156,9 @@ def menu_answer(node_name: str) -> VoiceResponse:
     if choice is not None:
         answer = digits or "speech"
         if interaction is not None:
-            record_ivr_step(session, interaction, node.name, answer, dedupe_key=key, choice=choice.key)
+            record_ivr_step(
+                session, interaction, node.name, answer, dedupe_key=key, choice=choice.key
+            )
             _apply_choice(interaction, choice.set)
         response = enter_node(the_flow.nodes[choice.next], interaction)
     else:
@@ -225,7 +227,9 @@ def message_retry() -> VoiceResponse:
     if attempt >= flow().max_attempts:
         response = render_goodbye(speaker(), language, ("goodbye",))
     else:
-        response = render_message_box(speaker(), language, ("message_retry",), attempt + 1, callback)
+        response = render_message_box(
+            speaker(), language, ("message_retry",), attempt + 1, callback
+        )
     session.commit()
     return response
 
@@ -242,7 +246,8 @@ def recording_status() -> VoiceResponse:
         add_event(
             session, interaction, "RECORDING",
             {"recording_sid": form_value("RecordingSid", 64), "status": status,
-             "duration_s": form_int("RecordingDuration"), "error_code": form_value("ErrorCode", 16)},
+             "duration_s": form_int("RecordingDuration"),
+             "error_code": form_value("ErrorCode", 16)},
             dedupe_key=f"recording:{form_value('RecordingSid', 64)}:{status}",
         )  # fmt: skip
     session.commit()
@@ -272,7 +277,7 @@ def _store_recording(interaction: Interaction, status: str | None) -> None:
 @bp.post("/voice/status")
 @twilio_webhook
 def call_status() -> VoiceResponse:
-    """Call status callback: moves the call forward only; duplicates and late arrivals are no-ops."""
+    """Call status callback: moves a call forward only; duplicates and late ones are no-ops."""
     session = db_session()
     status = form_value("CallStatus", 32)
     sid = call_sid()
@@ -284,7 +289,8 @@ def call_status() -> VoiceResponse:
         if apply_call_status(session, interaction, status, duration_s=duration):
             add_event(
                 session, interaction, "CALL_STATUS",
-                {"status": status, "duration_s": duration if status in FINAL_CALL_STATUSES else None},
+                {"status": status,
+                 "duration_s": duration if status in FINAL_CALL_STATUSES else None},
                 dedupe_key=f"status:{interaction.provider_sid}:{status}",
             )  # fmt: skip
     session.commit()
@@ -298,7 +304,7 @@ def voice_fallback() -> VoiceResponse:
 
 
 @bp.get("/voice/prompts/<language>/<key>.wav")
-def prompt_audio(language: str, key: str):  # noqa: ANN201 - a file response
+def prompt_audio(language: str, key: str):
     """Recorded prompts, fetched by the carrier for <Play>. Public: they hold no personal data."""
     catalog = flow().catalogs.get(language)
     if catalog is None or key not in catalog.prompts:
@@ -308,7 +314,7 @@ def prompt_audio(language: str, key: str):  # noqa: ANN201 - a file response
 
 
 @bp.errorhandler(Exception)
-def webhook_failed(exc: Exception):  # noqa: ANN201
+def webhook_failed(exc: Exception):
     """Never a 5xx to the carrier: journal what came in and give the caller the message box."""
     if isinstance(exc, HTTPException):
         return exc

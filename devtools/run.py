@@ -1,0 +1,139 @@
+"""The run command's supervisor: start every process the hotline needs, stop them together.
+
+``scripts/run`` calls this after setting up the virtualenv. It starts the embedded Redis (unless
+``REDIS_URL`` is set), migrates the database, starts the local Twilio emulator pointed at the app
+(unless Twilio credentials are set in the environment), then gunicorn (the web app) and an RQ
+worker with its scheduler, and prints where to go. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from devtools.services import EmbeddedRedis
+from settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def wait_for(url: str, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own port
+                if response.status < 500:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the hotline on embedded defaults.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000, help="the app's port")
+    parser.add_argument("--emulator-port", type=int, default=5050)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    args = parser.parse_args(argv)
+
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+    redis_server: EmbeddedRedis | None = None
+    use_emulator = not (env.get("TWILIO_ACCOUNT_SID") and env.get("TWILIO_AUTH_TOKEN"))
+    app_url = f"http://{args.host}:{args.port}"
+    if use_emulator:
+        env.setdefault("PUBLIC_BASE_URL", app_url)
+        env["TWILIO_API_BASE_URL"] = f"http://{args.host}:{args.emulator_port}"
+
+    settings = load_settings(env)  # generates development secrets on first run
+    try:
+        if not env.get("REDIS_URL"):
+            redis_server = EmbeddedRedis(
+                settings.embedded_redis_socket, log_path=settings.instance_path / "redis.log"
+            ).start()
+            env["REDIS_URL"] = redis_server.url
+            print(f"==> redis: embedded redis-server on {settings.embedded_redis_socket}")
+
+        print("==> database: migrating")
+        subprocess.run(
+            [str(BIN / "flask"), "--app", "app", "migrate"], cwd=ROOT, env=env, check=True
+        )
+
+        if use_emulator:
+            base = env["PUBLIC_BASE_URL"]
+            emulator = [
+                sys.executable, "-m", "emulator",
+                "--host", args.host, "--port", str(args.emulator_port),
+                "--account-sid", settings.twilio_account_sid,
+                "--auth-token", settings.twilio_auth_token,
+                "--number", settings.hotline_number,
+                "--voice-url", f"{base}/voice/incoming",
+                "--fallback-url", f"{base}/voice/fallback",
+                "--status-callback", f"{base}/voice/status",
+                "--sms-url", f"{base}/messaging/incoming",
+            ]  # fmt: skip
+            processes.append(("emulator", subprocess.Popen(emulator, cwd=ROOT, env=env)))
+
+        web = [
+            str(BIN / "gunicorn"), "--workers", str(args.workers),
+            "--bind", f"{args.host}:{args.port}", "--access-logfile", "-", "app:app",
+        ]  # fmt: skip
+        processes.append(("web", subprocess.Popen(web, cwd=ROOT, env=env)))
+        worker = [
+            str(BIN / "rq"), "worker", "--with-scheduler", "--url", env["REDIS_URL"],
+            settings.rq_queue,
+        ]  # fmt: skip
+        processes.append(("worker", subprocess.Popen(worker, cwd=ROOT, env=env)))
+
+        if not wait_for(f"{app_url}/readyz"):
+            print("!! the app did not become ready; see the output above", file=sys.stderr)
+        print()
+        print(f"==> the hotline is running at {app_url}  (readiness: {app_url}/readyz)")
+        if use_emulator:
+            print(
+                f"==> carrier: the local Twilio emulator; call the hotline "
+                f"({settings.hotline_number}) from the softphone: "
+                f"http://{args.host}:{args.emulator_port}/softphone"
+            )
+        print("==> Ctrl-C stops everything")
+        return _wait(processes)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(processes)
+        if redis_server is not None:
+            redis_server.stop()
+
+
+def _wait(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
+    while True:
+        for name, proc in processes:
+            code = proc.poll()
+            if code is not None:
+                print(f"!! {name} exited with code {code}; stopping", file=sys.stderr)
+                return code or 1
+        time.sleep(0.5)
+
+
+def _stop(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    for _name, proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for _name, proc in processes:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
