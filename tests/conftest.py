@@ -91,6 +91,20 @@ def app(settings: Settings):
 
 
 @pytest.fixture
+def app_factory():
+    """Build extra apps (other settings) whose connection pools are closed after the test."""
+    made = []
+
+    def make(app_settings: Settings):
+        made.append(create_app(app_settings))
+        return made[-1]
+
+    yield make
+    for extra in made:
+        extra.extensions["hotline"].dispose()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

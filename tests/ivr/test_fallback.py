@@ -6,7 +6,6 @@ import pytest
 from rq import SimpleWorker
 from sqlalchemy import select
 
-from app import create_app
 from devtools.services import EmbeddedRedis
 from extensions import db_session, services
 from inquiries.models import CallEvent, Interaction
@@ -20,13 +19,11 @@ STOPPED_DATABASE = "postgresql+psycopg://hotline@127.0.0.1:1/hotline?connect_tim
 
 
 @pytest.fixture
-def outage(settings, tmp_path):
+def outage(settings, tmp_path, app_factory):
     """The app as it runs while its database and its Redis are down (Redis really stopped)."""
     server = EmbeddedRedis(tmp_path / "doomed-redis.sock").start()
     server.stop()
-    broken = create_app(settings.replace(database_url=STOPPED_DATABASE, redis_url=server.url))
-    yield broken
-    broken.extensions["hotline"].dispose()
+    return app_factory(settings.replace(database_url=STOPPED_DATABASE, redis_url=server.url))
 
 
 def test_fallback_answers_with_database_and_redis_down(outage, settings):
@@ -125,11 +122,10 @@ def test_fallback_without_signature_is_refused_and_journals_nothing(outage, sett
     assert not journal.has_entries(settings.journal_path)
 
 
-def test_readyz_is_back_once_redis_runs(settings, tmp_path):
-    sock = tmp_path / "r.sock"
-    server = EmbeddedRedis(sock).start()
+def test_readyz_names_redis_once_it_stops(settings, tmp_path, app_factory):
+    server = EmbeddedRedis(tmp_path / "r.sock").start()
     try:
-        healthy = create_app(settings.replace(redis_url=server.url))
+        healthy = app_factory(settings.replace(redis_url=server.url))
         assert healthy.test_client().get("/readyz").status_code == 200
         server.stop()
         healthy.extensions["hotline"].dispose()
