@@ -109,6 +109,7 @@ def run_migrations(database_url: str, revision: str = "head") -> None:
     from alembic import command
     from alembic.config import Config
 
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["skip_logging"] = True  # keep the app's logging (and its redaction) as is
     config.set_main_option("script_location", str(ROOT / "migrations"))

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         env["TWILIO_API_BASE_URL"] = f"http://{args.host}:{args.emulator_port}"
 
     settings = load_settings(env)  # generates development secrets on first run
+    signal.signal(signal.SIGTERM, _interrupt)  # stop the children in order, as on Ctrl-C
     try:
         if not env.get("REDIS_URL"):
             redis_server = EmbeddedRedis(
@@ -112,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         _stop(processes)
         if redis_server is not None:
             redis_server.stop()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
