@@ -1,0 +1,1 @@
+"""Recordings: fetching media from the carrier (the pipeline arrives with the console issue)."""
