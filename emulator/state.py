@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .clock import Mailbox
-    from .phones import Device
+    from .phones import Phone as Device
 
 API_VERSION = "2010-04-01"
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
@@ -100,6 +100,8 @@ class Call:
     status_callback_events: frozenset[str] = frozenset({"completed"})
     timeout: int = 60
     record: bool = False
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
     caller_name: str | None = None
     forwarded_from: str | None = None
     heard: list[Heard] = field(default_factory=list)
@@ -111,6 +113,8 @@ class Call:
     join_conference: dict | None = None  # for calls created to add a conference participant
     sequence: int = 0
     queue_time: int = 0
+    gather_options: dict | None = None  # the Gather now listening, for tests to inspect
+    runner: Any = None
 
     @property
     def ended(self) -> bool:
@@ -149,6 +153,7 @@ class QueueMember:
     call: Call
     enqueued_at: float
     date_enqueued: datetime
+    dequeued_by: Call | None = None
 
 
 @dataclass
@@ -201,6 +206,7 @@ class Conference:
     participants: list[Participant] = field(default_factory=list)
     callbacks: list[tuple[str, str, frozenset[str]]] = field(default_factory=list)
     record: bool = False
+    recording_callback: str | None = None
     recording_segments: list = field(default_factory=list)
     started_at: float | None = None
     date_created: datetime | None = None

@@ -1,0 +1,138 @@
+"""The phones over HTTP (JSON, no auth, local only): what the softphone and the terminal use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, jsonify, redirect, request, send_from_directory
+
+from .phones import PhoneCall
+
+if TYPE_CHECKING:
+    from .carrier import Carrier
+
+SOFTPHONE_DIR = Path(__file__).with_name("softphone")
+
+
+def call_state(handle: PhoneCall, since: int = 0) -> dict[str, Any]:
+    heard = handle.heard
+    return {
+        "sid": handle.sid,
+        "status": handle.status,
+        "activity": handle.activity,
+        "direction": handle.direction,
+        "from": handle.from_,
+        "to": handle.to,
+        "ended": handle.ended,
+        "heard_count": len(heard),
+        "heard": [h.as_dict() for h in heard[since:]],
+    }
+
+
+def make_blueprint(carrier: Carrier) -> Blueprint:
+    bp = Blueprint("phones", __name__)
+
+    def body() -> dict[str, Any]:
+        data = request.get_json(silent=True)
+        if isinstance(data, dict):
+            return data
+        return request.values.to_dict()
+
+    def handle(sid: str) -> PhoneCall:
+        call = carrier.store.calls.get(sid)
+        if call is None or call.device is None:
+            raise LookupError(sid)
+        return PhoneCall(call.device, call)
+
+    @bp.errorhandler(LookupError)
+    def missing(error: LookupError):
+        return jsonify({"error": f"no such call {error}"}), 404
+
+    @bp.errorhandler(ValueError)
+    def invalid(error: ValueError):
+        return jsonify({"error": str(error)}), 400
+
+    @bp.get("/")
+    def home():
+        return redirect("/softphone/")
+
+    @bp.get("/softphone")
+    @bp.get("/softphone/")
+    def softphone():
+        return send_from_directory(SOFTPHONE_DIR, "index.html")
+
+    @bp.get("/softphone/<path:name>")
+    def softphone_file(name: str):
+        return send_from_directory(SOFTPHONE_DIR, name)
+
+    @bp.get("/debugger")
+    def debugger():
+        with carrier.lock:
+            return jsonify([e.as_dict() for e in carrier.store.debugger])
+
+    @bp.get("/phones/numbers")
+    def numbers():
+        with carrier.lock:
+            return jsonify(
+                [
+                    {"phone_number": n.phone_number, "voice_url": n.voice_url}
+                    for n in carrier.store.numbers.values()
+                ]
+            )
+
+    @bp.post("/phones/dial")
+    def dial():
+        data = body()
+        source, target = data.get("from"), data.get("to")
+        if not source or not target:
+            raise ValueError("'from' and 'to' are required")
+        placed = carrier.device(source).dial(target)
+        return jsonify(call_state(placed)), 201
+
+    @bp.get("/phones/calls/<sid>")
+    def state(sid: str):
+        return jsonify(call_state(handle(sid), int(request.args.get("since", 0))))
+
+    @bp.post("/phones/calls/<sid>/press")
+    def press(sid: str):
+        return jsonify(call_state(handle(sid).press(str(body().get("digits", "")))))
+
+    @bp.post("/phones/calls/<sid>/say")
+    def say(sid: str):
+        data = body()
+        spoken = handle(sid).say(str(data.get("text", "")), language=data.get("language"))
+        return jsonify(call_state(spoken))
+
+    @bp.post("/phones/calls/<sid>/wait")
+    def wait(sid: str):
+        return jsonify(call_state(handle(sid).wait(float(body().get("seconds", 1)))))
+
+    @bp.post("/phones/calls/<sid>/hangup")
+    def hangup(sid: str):
+        return jsonify(call_state(handle(sid).hang_up()))
+
+    @bp.post("/phones/calls/<sid>/answer")
+    def answer(sid: str):
+        return jsonify(call_state(handle(sid).answer()))
+
+    @bp.post("/phones/calls/<sid>/reject")
+    def reject(sid: str):
+        return jsonify(call_state(handle(sid).reject()))
+
+    @bp.get("/phones/<address>/ringing")
+    def ringing(address: str):
+        return jsonify([call_state(c) for c in carrier.device(address).ringing()])
+
+    @bp.get("/phones/<address>/messages")
+    def messages(address: str):
+        with carrier.lock:
+            return jsonify(list(carrier.device(address).messages))
+
+    @bp.post("/phones/<address>/sms")
+    def sms(address: str):
+        data = body()
+        sid = carrier.device(address).send_sms(str(data.get("to", "")), str(data.get("body", "")))
+        return jsonify({"sid": sid}), 201
+
+    return bp

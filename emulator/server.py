@@ -1,0 +1,174 @@
+"""``Emulator``: the carrier plus its HTTP server (REST API, phones API, softphone)."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .carrier import Carrier
+from .clock import SettleTimeout
+from .phones import Phone, PhoneCall
+from .state import Number, Recording
+
+
+def create_app(carrier: Carrier) -> Flask:
+    """The emulator's WSGI app: Twilio's REST API, the phones' HTTP API and the softphone."""
+    from . import phones_http, rest
+
+    app = Flask("emulator")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.register_blueprint(rest.make_blueprint(carrier))
+    app.register_blueprint(phones_http.make_blueprint(carrier))
+    return app
+
+
+class Emulator:
+    """A local Twilio: ``start()`` it, point twilio-python's ``client.api.base_url`` at
+    ``base_url``, add numbers with webhook URLs, and place calls with ``dial()``."""
+
+    def __init__(
+        self,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        clock: str = "virtual",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        play_seconds: float = 5.0,
+    ) -> None:
+        self.account_sid = account_sid or "AC" + secrets.token_hex(16)
+        self.auth_token = auth_token or secrets.token_hex(16)
+        self.carrier = Carrier(self.account_sid, self.auth_token, clock, play_seconds)
+        self.host, self.port = host, port
+        self.app = create_app(self.carrier)
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- serving ----------------------------------------------------------------------------
+    def start(self) -> Emulator:
+        """Serve HTTP on ``host`` (a free port unless one was given); returns self."""
+        self._server = make_server(self.host, self.port, self.app, threaded=True)
+        self.port = self._server.server_port
+        self.carrier.base_url = self.base_url
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="emulator-http",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """Where the emulator listens, e.g. http://127.0.0.1:40123 (twilio's api.base_url)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104
+        return f"http://{host}:{self.port}"
+
+    @property
+    def softphone_url(self) -> str:
+        return self.base_url + "/softphone/"
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """End live calls, stop serving and release sockets and threads."""
+        carrier = self.carrier
+        with carrier.lock:
+            live = [c for c in carrier.store.calls.values() if not c.ended]
+        for call in live:
+            call.mailbox.post(("end", "completed" if call.answered_at is not None else "canceled"))
+        try:
+            carrier.clock.settle(timeout)
+        except SettleTimeout:
+            pass  # a webhook still hangs; its daemon thread ends with the process
+        finally:
+            if self._server is not None:
+                self._server.shutdown()
+                self._server.server_close()
+                self._server = None
+            if self._thread is not None:
+                self._thread.join(timeout)
+                self._thread = None
+            carrier.webhooks.close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- configuration ----------------------------------------------------------------------
+    def add_number(
+        self,
+        number: str,
+        voice_url: str | None = None,
+        voice_fallback_url: str | None = None,
+        status_callback: str | None = None,
+        sms_url: str | None = None,
+        voice_method: str = "POST",
+        voice_fallback_method: str = "POST",
+        status_callback_method: str = "POST",
+        sms_method: str = "POST",
+    ) -> Number:
+        """Own a phone number (an IncomingPhoneNumber) with its webhook URLs."""
+        return self.carrier.add_number(
+            number,
+            voice_url=voice_url,
+            voice_fallback_url=voice_fallback_url,
+            status_callback=status_callback,
+            sms_url=sms_url,
+            voice_method=voice_method.upper(),
+            voice_fallback_method=voice_fallback_method.upper(),
+            status_callback_method=status_callback_method.upper(),
+            sms_method=sms_method.upper(),
+        )
+
+    def set_media_length(self, url: str, seconds: float) -> None:
+        """How long a <Play> of ``url`` lasts (default: ``play_seconds``)."""
+        self.carrier.media_seconds[url] = seconds
+
+    # -- phones -----------------------------------------------------------------------------
+    def phone(self, number: str) -> Phone:
+        """The phone at a number (a caller, or a handler's mobile)."""
+        return self.carrier.device(number)
+
+    def client(self, identity: str) -> Phone:
+        """A browser client (``<Dial><Client>identity</Client>``)."""
+        return self.carrier.device(
+            identity if identity.startswith("client:") else "client:" + identity
+        )
+
+    def dial(self, from_: str, to: str, *, listen: bool = True) -> PhoneCall:
+        """Place a call from a phone to a number of this account."""
+        return self.phone(from_).dial(to, listen=listen)
+
+    def call(self, sid: str) -> PhoneCall:
+        """A handle on any call leg by its SID."""
+        found = self.carrier.store.calls[sid]
+        device = found.device or self.phone(found.to)
+        return PhoneCall(device, found)
+
+    # -- time -------------------------------------------------------------------------------
+    def wait(self, seconds: float) -> None:
+        """Let time pass for every call (virtual clock: instantly)."""
+        self.carrier.clock.advance(seconds)
+
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait until every call waits for input or time (quiescence)."""
+        self.carrier.clock.settle(timeout)
+
+    def now(self) -> float:
+        return self.carrier.clock.now()
+
+    # -- what happened ----------------------------------------------------------------------
+    @property
+    def debugger(self) -> list[dict]:
+        """Errors and warnings, as Twilio's debugger shows them (code, message, url, call_sid)."""
+        with self.carrier.lock:
+            return [e.as_dict() for e in self.carrier.store.debugger]
+
+    def recordings(self) -> list[Recording]:
+        with self.carrier.lock:
+            return list(self.carrier.store.recordings.values())

@@ -1,0 +1,201 @@
+// Softphone for the local Twilio emulator: talks to the phones' HTTP API (/phones/...) by polling.
+"use strict";
+
+const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
+
+async function api(method, path, body) {
+  const options = { method, headers: {} };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, options);
+  return response.json();
+}
+
+function describe(entry) {
+  switch (entry.kind) {
+    case "say": return `🗣 ${entry.text}`;
+    case "play": return entry.url ? `♪ ${entry.url}` : `♪ tones ${entry.digits}`;
+    case "pause": return `… pause ${entry.seconds}s`;
+    case "voice": return `${entry.source}: ${entry.text}`;
+    case "beep": return "🔔 beep";
+    case "ringing": return "☎ ringing…";
+    case "hold": return "♪ on hold";
+    case "unhold": return "back from hold";
+    case "tone": return `tone: ${entry.text}`;
+    default: return entry.kind;
+  }
+}
+
+function speak(entry) {
+  if (!("speechSynthesis" in window) || !entry.text) return;
+  try {
+    const utterance = new SpeechSynthesisUtterance(entry.text);
+    if (entry.language) utterance.lang = entry.language;
+    window.speechSynthesis.speak(utterance);
+  } catch (error) {
+    console.warn("speech synthesis failed", error);
+  }
+}
+
+function play(entry) {
+  if (!entry.url) return;
+  try {
+    const audio = new Audio(entry.url);
+    audio.play().catch(() => {});
+  } catch (error) {
+    console.warn("audio failed", error);
+  }
+}
+
+// One call shown in a panel: its log, status, and the actions on it.
+class CallView {
+  constructor(prefix) {
+    this.prefix = prefix;
+    this.sid = null;
+    this.seen = 0;
+    this.timer = null;
+    this.box = document.getElementById(`${prefix}-call`);
+    this.log = document.getElementById(`${prefix}-log`);
+    this.status = document.getElementById(`${prefix}-status`);
+  }
+
+  attach(state) {
+    this.sid = state.sid;
+    this.seen = 0;
+    this.log.textContent = "";
+    this.box.hidden = false;
+    this.show(state);
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.refresh(), 500);
+  }
+
+  show(state) {
+    if (!state || state.sid !== this.sid) return;
+    const start = state.heard_count - state.heard.length;
+    state.heard.forEach((entry, offset) => {
+      const index = start + offset;
+      if (index < this.seen) return;
+      this.seen = index + 1;
+      const item = document.createElement("li");
+      item.className = entry.kind;
+      item.textContent = describe(entry);
+      this.log.appendChild(item);
+      if (entry.kind === "say" || entry.kind === "voice") speak(entry);
+      if (entry.kind === "play") play(entry);
+    });
+    this.status.textContent = `${state.status} (${state.activity})`;
+    if (state.ended) clearInterval(this.timer);
+  }
+
+  async refresh() {
+    if (!this.sid) return;
+    this.show(await api("GET", `/phones/calls/${this.sid}?since=${this.seen}`));
+  }
+
+  async act(action, body) {
+    if (!this.sid) return;
+    this.show(await api("POST", `/phones/calls/${this.sid}/${action}`, body || {}));
+  }
+}
+
+function keypad(containerId, view) {
+  const container = document.getElementById(containerId);
+  for (const key of KEYS) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = key;
+    button.dataset.key = key;
+    button.addEventListener("click", () => view.act("press", { digits: key }));
+    container.appendChild(button);
+  }
+}
+
+function sayForm(formId, inputId, view) {
+  document.getElementById(formId).addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = document.getElementById(inputId);
+    const text = input.value.trim();
+    if (text) view.act("say", { text });
+    input.value = "";
+  });
+}
+
+async function loadNumbers() {
+  const select = document.getElementById("to");
+  for (const number of await api("GET", "/phones/numbers")) {
+    const option = document.createElement("option");
+    option.value = number.phone_number;
+    option.textContent = number.phone_number;
+    select.appendChild(option);
+  }
+}
+
+function setUpCaller() {
+  const view = new CallView("caller");
+  keypad("keypad", view);
+  sayForm("say-form", "say-text", view);
+  document.getElementById("dial-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const state = await api("POST", "/phones/dial", {
+      from: document.getElementById("from").value.trim(),
+      to: document.getElementById("to").value,
+    });
+    if (state.error) {
+      alert(state.error);
+      return;
+    }
+    view.attach(state);
+  });
+  document.getElementById("wait").addEventListener("click", () => view.act("wait", { seconds: 5 }));
+  document.getElementById("hangup").addEventListener("click", () => view.act("hangup"));
+}
+
+function setUpHandler() {
+  const view = new CallView("handler");
+  keypad("handler-keypad", view);
+  sayForm("handler-say-form", "handler-say-text", view);
+  const list = document.getElementById("ringing");
+  let timer = null;
+
+  async function poll(address) {
+    const calls = await api("GET", `/phones/${encodeURIComponent(address)}/ringing`);
+    list.textContent = "";
+    for (const call of calls) {
+      const item = document.createElement("li");
+      item.textContent = `☎ ${call.from} is calling `;
+      const answer = document.createElement("button");
+      answer.textContent = "Answer";
+      answer.className = "answer";
+      answer.addEventListener("click", async () => {
+        view.attach(await api("POST", `/phones/calls/${call.sid}/answer`));
+        list.textContent = "";
+      });
+      const reject = document.createElement("button");
+      reject.textContent = "Reject";
+      reject.className = "reject";
+      reject.addEventListener("click", async () => {
+        await api("POST", `/phones/calls/${call.sid}/reject`);
+        list.textContent = "";
+      });
+      item.append(answer, " ", reject);
+      list.appendChild(item);
+    }
+  }
+
+  document.getElementById("watch-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const address = document.getElementById("handler-address").value.trim();
+    clearInterval(timer);
+    poll(address);
+    timer = setInterval(() => poll(address), 700);
+  });
+  document.getElementById("handler-hangup").addEventListener("click", () => view.act("hangup"));
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  loadNumbers();
+  setUpCaller();
+  setUpHandler();
+});
