@@ -55,14 +55,19 @@ def twilio_webhook(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_CONTROL = dict.fromkeys(range(32))
+MAX_CARRIER_INT = 10**7  # durations and counts from the carrier are far below this
+
+
 def form_value(name: str, limit: int = 256) -> str:
-    """A posted parameter, truncated: carrier values are short; huge ones are not ours."""
-    return (request.form.get(name) or "")[:limit]
+    """A posted parameter, truncated and without control characters (NUL breaks PostgreSQL)."""
+    return (request.form.get(name) or "")[:limit].translate(_CONTROL)
 
 
 def form_int(name: str, default: int | None = None) -> int | None:
-    value = request.form.get(name, "")
-    try:
-        return int(value)
-    except ValueError:
+    """A small non-negative integer parameter; anything else (huge, negative, text): default."""
+    value = (request.form.get(name) or "").strip()
+    if not value.isascii() or not value.isdigit() or len(value) > 8:
         return default
+    number = int(value)
+    return number if number <= MAX_CARRIER_INT else default

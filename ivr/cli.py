@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import click
@@ -33,27 +35,36 @@ def configure_ffmpeg() -> str:
 
 
 def convert_prompt(source: Path, target: Path) -> float:
-    """Any audio ffmpeg reads → mono 8 kHz 16-bit WAV, loudness-normalised. Returns seconds."""
-    from pydub import AudioSegment
-    from pydub.exceptions import CouldntDecodeError
+    """Any audio ffmpeg reads → mono 8 kHz 16-bit WAV, loudness-normalised. Returns seconds.
 
-    configure_ffmpeg()
-    try:
-        audio = AudioSegment.from_file(source)
-    except (CouldntDecodeError, IndexError, OSError) as exc:
-        raise click.ClickException(
-            f"{source}: not audio that ffmpeg can read ({exc.__class__.__name__})"
-        ) from None
-    if len(audio) == 0 or audio.dBFS == float("-inf"):
-        raise click.ClickException(f"{source}: the audio is empty or silent")
-    audio = audio.set_channels(1).set_frame_rate(PROMPT_RATE_HZ).set_sample_width(2)
-    audio = audio.apply_gain(TARGET_DBFS - audio.dBFS)
-    if audio.max_dBFS > -1.0:  # keep peaks from clipping after the gain
-        audio = audio.apply_gain(-1.0 - audio.max_dBFS)
+    ffmpeg itself decodes (pydub would need ffprobe, which the imageio-ffmpeg wheel lacks);
+    pydub then measures and normalises the decoded WAV.
+    """
+    from pydub import AudioSegment
+
+    ffmpeg = configure_ffmpeg()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp.wav")
-    audio.export(tmp, format="wav")
-    tmp.replace(target)
+    with tempfile.TemporaryDirectory(dir=target.parent) as work:
+        decoded = Path(work) / "decoded.wav"
+        result = subprocess.run(
+            [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-i", str(source), "-vn",
+             "-ac", "1", "-ar", str(PROMPT_RATE_HZ), "-sample_fmt", "s16", "-f", "wav",
+             str(decoded)],
+            capture_output=True, timeout=300, check=False,
+        )  # fmt: skip
+        if result.returncode != 0 or not decoded.exists():
+            reason = (result.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1]
+            raise click.ClickException(f"{source}: not audio that ffmpeg can read ({reason})")
+        with decoded.open("rb") as fh:
+            audio = AudioSegment.from_file(fh, format="wav")
+        if len(audio) == 0 or audio.dBFS == float("-inf"):
+            raise click.ClickException(f"{source}: the audio is empty or silent")
+        audio = audio.apply_gain(TARGET_DBFS - audio.dBFS)
+        if audio.max_dBFS > -1.0:  # keep peaks from clipping after the gain
+            audio = audio.apply_gain(-1.0 - audio.max_dBFS)
+        staged = Path(work) / "prompt.wav"
+        audio.export(staged, format="wav").close()
+        staged.replace(target)
     return len(audio) / 1000
 
 

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__)
 
 _SID = re.compile(r"^[A-Za-z]{2}[0-9a-fA-F]{32}$")
+_RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 RECORDING_STATUS_RANK = {"in-progress": 0, "completed": 1, "absent": 1, "failed": 1}
 JOURNAL_REPLAY_JOB = "ivr-fallback-journal-replay"
 
@@ -61,6 +62,12 @@ def speaker() -> Speaker:
 def call_sid() -> str | None:
     sid = form_value("CallSid", 64)
     return sid if _SID.match(sid) else None
+
+
+def recording_sid() -> str:
+    """The posted RecordingSid if it is shaped like one, else ""."""
+    sid = form_value("RecordingSid", 64)
+    return sid if _RECORDING_SID.match(sid) else ""
 
 
 def current_interaction(status: str = "in-progress") -> Interaction | None:
@@ -201,9 +208,9 @@ def message_recorded() -> VoiceResponse:
         _store_recording(interaction, status=None)
         add_event(
             session, interaction, "MESSAGE_LEFT",
-            {"recording_sid": form_value("RecordingSid", 64),
+            {"recording_sid": recording_sid(),
              "duration_s": form_int("RecordingDuration"), "ended_by": form_value("Digits", 16)},
-            dedupe_key=f"message:{interaction.provider_sid}:{form_value('RecordingSid', 64)}",
+            dedupe_key=f"message:{interaction.provider_sid}:{recording_sid()}",
         )  # fmt: skip
     response = render_goodbye(speaker(), language_of(interaction), ("message_thanks", "goodbye"))
     session.commit()
@@ -216,7 +223,7 @@ def message_retry() -> VoiceResponse:
     """After a <Record> that heard nothing: offer the message box again, a few times."""
     session = db_session()
     interaction = current_interaction()
-    attempt = max(_int_arg("attempt", 1), 1)
+    attempt = min(max(_int_arg("attempt", 1), 1), flow().max_attempts)
     callback = _int_arg("callback", 0) == 1
     if interaction is not None:
         add_event(
@@ -241,21 +248,21 @@ def recording_status() -> VoiceResponse:
     session = db_session()
     interaction = current_interaction(status="in-progress")
     status = form_value("RecordingStatus", 16)
-    if interaction is not None and status in RECORDING_STATUS_RANK:
+    if interaction is not None and status in RECORDING_STATUS_RANK and recording_sid():
         _store_recording(interaction, status=status)
         add_event(
             session, interaction, "RECORDING",
-            {"recording_sid": form_value("RecordingSid", 64), "status": status,
+            {"recording_sid": recording_sid(), "status": status,
              "duration_s": form_int("RecordingDuration"),
              "error_code": form_value("ErrorCode", 16)},
-            dedupe_key=f"recording:{form_value('RecordingSid', 64)}:{status}",
+            dedupe_key=f"recording:{recording_sid()}:{status}",
         )  # fmt: skip
     session.commit()
     return VoiceResponse()
 
 
 def _store_recording(interaction: Interaction, status: str | None) -> None:
-    sid = form_value("RecordingSid", 64)
+    sid = recording_sid()
     if not sid:
         return
     if interaction.recording_sid not in (None, sid):

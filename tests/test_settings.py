@@ -1,0 +1,209 @@
+"""Settings: production fails loudly and names every gap; development makes its secrets once."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dataprotection import DataProtector, DecryptionError
+from settings import PRODUCTION_REQUIRED, ROOT, SettingsError, load_settings
+
+
+def b64key(byte: int, length: int = 32) -> str:
+    return base64.urlsafe_b64encode(bytes([byte]) * length).decode()
+
+
+KEY_NEW, KEY_OLD = b64key(0xA1), b64key(0xB2)
+PRODUCTION = {
+    "HOTLINE_ENV": "production",
+    "SECRET_KEY": "production-secret-key-" + "s" * 40,
+    "DATABASE_URL": "postgresql+psycopg://hotline:db-password-x7@db.internal/hotline",
+    "REDIS_URL": "redis://:redis-password-y8@redis.internal:6379/0",
+    "PUBLIC_BASE_URL": "https://hotline.example.org/",
+    "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+    "TWILIO_AUTH_TOKEN": "twilio-auth-token-" + "9" * 14,
+    "HOTLINE_PHONE_HMAC_KEY": b64key(0xC3),
+    "HOTLINE_DATA_KEYS": f"k2:{KEY_NEW},k1:{KEY_OLD}",
+}
+
+
+@pytest.fixture
+def production(tmp_path: Path) -> dict[str, str]:
+    return {**PRODUCTION, "HOTLINE_INSTANCE_PATH": str(tmp_path / "instance")}
+
+
+def named_settings(message: str) -> set[str]:
+    return {name for name in PRODUCTION_REQUIRED if re.search(rf"\b{name}\b", message)}
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        PRODUCTION_REQUIRED,
+        *[(name,) for name in PRODUCTION_REQUIRED],
+        ("SECRET_KEY", "HOTLINE_DATA_KEYS"),
+        ("DATABASE_URL", "REDIS_URL", "TWILIO_AUTH_TOKEN"),
+    ],
+    ids=lambda names: "+".join(names) if len(names) < len(PRODUCTION_REQUIRED) else "all",
+)
+def test_production_names_every_missing_setting_at_once(production, missing) -> None:
+    environ = {k: v for k, v in production.items() if k not in missing}
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ)
+    assert named_settings(str(raised.value)) == set(missing)
+
+
+def test_production_treats_empty_values_as_missing(production) -> None:
+    environ = {**production, "SECRET_KEY": "", "TWILIO_AUTH_TOKEN": ""}
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ)
+    assert named_settings(str(raised.value)) == {"SECRET_KEY", "TWILIO_AUTH_TOKEN"}
+
+
+def test_complete_production_environment_loads(production) -> None:
+    settings = load_settings(production)
+    assert settings.env == "production"
+    assert settings.secret_key == PRODUCTION["SECRET_KEY"]
+    assert settings.database_url == PRODUCTION["DATABASE_URL"]
+    assert settings.redis_url == PRODUCTION["REDIS_URL"]
+    assert settings.public_base_url == "https://hotline.example.org"
+    assert settings.twilio_auth_token == PRODUCTION["TWILIO_AUTH_TOKEN"]
+    assert settings.phone_hmac_key == bytes([0xC3]) * 32
+    assert list(settings.data_keys) == ["k2", "k1"]
+    assert settings.active_key_id == "k2"
+    # Production never generates secrets of its own.
+    assert not (Path(production["HOTLINE_INSTANCE_PATH"]) / "secrets.json").exists()
+
+
+@pytest.mark.parametrize("url", ["http://hotline.example.org", "hotline.example.org"])
+def test_production_refuses_a_public_url_without_https(production, url) -> None:
+    with pytest.raises(SettingsError, match="PUBLIC_BASE_URL"):
+        load_settings({**production, "PUBLIC_BASE_URL": url})
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"HOTLINE_ENV": "prod"}, "HOTLINE_ENV"),
+        ({"HOTLINE_ENV": "Production"}, "HOTLINE_ENV"),
+        ({"IVR_MAX_ATTEMPTS": "three"}, "IVR_MAX_ATTEMPTS"),
+        ({"MESSAGE_MAX_SECONDS": "12.5"}, "MESSAGE_MAX_SECONDS"),
+        ({"HOTLINE_DATA_KEYS": KEY_NEW}, "HOTLINE_DATA_KEYS"),  # no id
+        ({"HOTLINE_DATA_KEYS": "k1:"}, "HOTLINE_DATA_KEYS"),
+        ({"HOTLINE_DATA_KEYS": "k1:" + b64key(1, 16)}, "32 bytes"),
+        ({"HOTLINE_DATA_KEYS": "k1:ключ-не-base64"}, "not base64"),
+        ({"HOTLINE_DATA_KEYS": " , "}, "HOTLINE_DATA_KEYS"),
+        ({"HOTLINE_PHONE_HMAC_KEY": b64key(1, 8)}, "HOTLINE_PHONE_HMAC_KEY"),
+    ],
+)
+def test_bad_values_are_clear_errors(production, changes, named) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**production, **changes})
+    assert named in str(raised.value)
+
+
+def test_a_bad_value_is_an_error_outside_production_too(tmp_path: Path) -> None:
+    environ = {"HOTLINE_INSTANCE_PATH": str(tmp_path), "IVR_MAX_ATTEMPTS": "3x"}
+    with pytest.raises(SettingsError, match="IVR_MAX_ATTEMPTS"):
+        load_settings(environ)
+
+
+@pytest.mark.parametrize("env", ["development", "test"])
+def test_development_generates_secrets_once(tmp_path: Path, env: str) -> None:
+    instance = tmp_path / "instance"
+    environ = {"HOTLINE_ENV": env, "HOTLINE_INSTANCE_PATH": str(instance)}
+    first = load_settings(environ)
+    secrets_file = instance / "secrets.json"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+    stored = json.loads(secrets_file.read_text())
+    assert stored["SECRET_KEY"] == first.secret_key
+    assert len(first.secret_key) >= 32
+    assert len(first.phone_hmac_key) == 32
+    assert all(len(key) == 32 for key in first.data_keys.values())
+
+    before = secrets_file.read_bytes()
+    second = load_settings(environ)
+    assert secrets_file.read_bytes() == before
+    for attr in ("secret_key", "phone_hmac_key", "data_keys", "twilio_auth_token"):
+        assert getattr(second, attr) == getattr(first, attr)
+    # A new instance folder gets secrets of its own.
+    other = load_settings({**environ, "HOTLINE_INSTANCE_PATH": str(tmp_path / "other")})
+    assert other.secret_key != first.secret_key
+    assert other.phone_hmac_key != first.phone_hmac_key
+
+
+def test_rotated_key_still_opens_old_data_and_new_data_uses_the_first(production) -> None:
+    hmac_key = bytes([0xC3]) * 32
+    before_rotation = DataProtector(hmac_key, {"k1": base64.urlsafe_b64decode(KEY_OLD)})
+    old = before_rotation.seal_text("+79161234567", associated=b"caller")
+    assert old.key_id == "k1"
+
+    settings = load_settings(production)  # HOTLINE_DATA_KEYS = k2 (new), k1 (old)
+    protector = DataProtector(settings.phone_hmac_key, settings.data_keys)
+    assert protector.open_text(old, associated=b"caller") == "+79161234567"
+    new = protector.seal_text("+79161234567", associated=b"caller")
+    assert new.key_id == "k2"
+    assert new.ciphertext != old.ciphertext
+    assert protector.open_text(new, associated=b"caller") == "+79161234567"
+    # The old key alone cannot open the new data; nor can the wrong associated data.
+    with pytest.raises(DecryptionError):
+        before_rotation.open_text(new, associated=b"caller")
+    with pytest.raises(DecryptionError):
+        protector.open_text(old, associated=b"another caller")
+    # Lookups keep working across the rotation: the HMAC key did not change.
+    assert protector.lookup_hash("+79161234567") == before_rotation.lookup_hash("+79161234567")
+
+
+def test_repr_shows_no_secret(production) -> None:
+    settings = load_settings(production)
+    shown = repr(settings) + str(settings) + f"{settings}"
+    secrets = [
+        PRODUCTION["SECRET_KEY"],
+        PRODUCTION["TWILIO_AUTH_TOKEN"],
+        PRODUCTION["HOTLINE_PHONE_HMAC_KEY"],
+        KEY_NEW,
+        KEY_OLD,
+        "db-password-x7",
+        "redis-password-y8",
+        repr(settings.phone_hmac_key),
+        repr(settings.data_keys["k1"]),
+    ]
+    for secret in secrets:
+        assert secret not in shown
+
+
+def test_importing_app_does_no_work(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file: nothing can be created below it")
+    environ = {
+        key: value for key, value in os.environ.items() if not key.startswith(("HOTLINE_", "TEST_"))
+    }
+    environ.update(
+        HOTLINE_ENV="production",
+        HOTLINE_INSTANCE_PATH=str(blocker / "instance"),
+        DATABASE_URL="bogus+nodriver://nobody@127.0.0.1:1/nothing",
+        REDIS_URL="redis://127.0.0.1:1/0",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    before = sorted(tmp_path.rglob("*"))
+    instance_before = sorted((ROOT / "instance").rglob("*"))
+    done = subprocess.run(
+        [sys.executable, "-c", "import app; print(sorted(k for k in vars(app) if k == 'app'))"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"  # the WSGI app was not built
+    assert sorted(tmp_path.rglob("*")) == before
+    assert sorted((ROOT / "instance").rglob("*")) == instance_before
