@@ -1,8 +1,9 @@
 """The call log's write side: find or open a caller's case, record each step of a call.
 
 Every function here is safe under carrier retries: the same webhook delivered twice finds the
-rows the first delivery made (unique constraints + re-read on conflict), and status changes only
-ever move a call forward.
+rows the first delivery made (``INSERT … ON CONFLICT DO NOTHING`` on the unique keys, then a
+re-read), and status changes only ever move a call forward. No savepoints, few statements: these
+run inside every webhook, and on SQLite every write holds the database's only write lock.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from dataprotection import DataProtector, Sealed, normalise_number
 from inquiries.models import (
@@ -28,24 +30,39 @@ from inquiries.models import (
 OPEN_INQUIRY_STATUSES = ("new", "open")
 
 
-def find_or_create_caller(session: Session, protector: DataProtector, raw_number: str) -> Caller:
-    """The pseudonymous caller for a number: looked up by keyed hash, number kept encrypted."""
+def insert_ignoring_duplicates(
+    session: Session, table: Table, values: dict[str, Any], unique: str
+) -> int | None:
+    """INSERT a row unless one with the same ``unique`` column exists; the new id, else None."""
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    statement = (
+        dialect.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[unique])
+        .returning(table.c.id)
+    )
+    return session.execute(statement).scalar()
+
+
+def find_or_create_caller(session: Session, protector: DataProtector, raw_number: str) -> int:
+    """The id of the pseudonymous caller for a number (keyed hash; the number kept encrypted)."""
     number = normalise_number(raw_number)
     number_hash = protector.lookup_hash(number)
-    caller = session.scalar(select(Caller).where(Caller.number_hash == number_hash))
-    if caller is not None:
-        return caller
+    caller_id = session.scalar(select(Caller.id).where(Caller.number_hash == number_hash))
+    if caller_id is not None:
+        return caller_id
     sealed = protector.seal_text(number, associated=number_hash.encode())
-    caller = Caller(
-        number_hash=number_hash, number_ciphertext=sealed.ciphertext, number_key_id=sealed.key_id
-    )
-    try:
-        with session.begin_nested():
-            session.add(caller)
-            session.flush()
-    except IntegrityError:  # another request created the same caller just now
-        caller = session.scalars(select(Caller).where(Caller.number_hash == number_hash)).one()
-    return caller
+    values = {
+        "number_hash": number_hash,
+        "number_ciphertext": sealed.ciphertext,
+        "number_key_id": sealed.key_id,
+        "created_at": utcnow(),
+    }
+    new_id = insert_ignoring_duplicates(session, Caller.__table__, values, "number_hash")
+    if new_id is not None:
+        return new_id
+    # Another request created the same caller between our SELECT and INSERT.
+    return session.scalars(select(Caller.id).where(Caller.number_hash == number_hash)).one()
 
 
 def caller_number(protector: DataProtector, caller: Caller) -> str | None:
@@ -56,27 +73,36 @@ def caller_number(protector: DataProtector, caller: Caller) -> str | None:
     return protector.open_text(sealed, associated=caller.number_hash.encode())
 
 
-def open_inquiry_for(session: Session, caller: Caller) -> tuple[Inquiry, bool]:
+def open_inquiry_for(session: Session, caller_id: int) -> tuple[int, bool]:
     """The caller's open case, or a new one: a repeat caller's new call joins their open inquiry.
 
-    Returns ``(inquiry, created)``.
+    Returns ``(inquiry id, created)``.
     """
-    inquiry = session.scalar(
-        select(Inquiry)
-        .where(Inquiry.caller_id == caller.id, Inquiry.status.in_(OPEN_INQUIRY_STATUSES))
+    inquiry_id = session.scalar(
+        select(Inquiry.id)
+        .where(Inquiry.caller_id == caller_id, Inquiry.status.in_(OPEN_INQUIRY_STATUSES))
         .order_by(Inquiry.id.desc())
         .limit(1)
     )
-    if inquiry is not None:
-        return inquiry, False
-    inquiry = Inquiry(caller_id=caller.id, status="new")
-    session.add(inquiry)
-    session.flush()
-    return inquiry, True
+    if inquiry_id is not None:
+        return inquiry_id, False
+    now = utcnow()
+    new_id = session.execute(
+        Inquiry.__table__.insert()
+        .values(caller_id=caller_id, status="new", kind="other", priority=0,
+                callback_requested=False, created_at=now, updated_at=now)
+        .returning(Inquiry.__table__.c.id)
+    ).scalar_one()  # fmt: skip
+    return new_id, True
 
 
 def find_interaction(session: Session, call_sid: str) -> Interaction | None:
-    return session.scalar(select(Interaction).where(Interaction.provider_sid == call_sid))
+    """The interaction of a provider sid, with its inquiry loaded in the same query."""
+    return session.scalar(
+        select(Interaction)
+        .options(joinedload(Interaction.inquiry))
+        .where(Interaction.provider_sid == call_sid)
+    )
 
 
 def find_or_create_interaction(
@@ -96,28 +122,33 @@ def find_or_create_interaction(
     existing = find_interaction(session, call_sid)
     if existing is not None:
         return existing, False
-    caller = find_or_create_caller(session, protector, from_number)
-    inquiry, new_case = open_inquiry_for(session, caller)
-    interaction = Interaction(
-        inquiry_id=inquiry.id,
-        provider_sid=call_sid,
-        channel=channel,
-        direction=_direction(direction),
-        status=status if status in CALL_STATUS_RANK else "ringing",
-        ivr_path=[],
+    caller_id = find_or_create_caller(session, protector, from_number)
+    inquiry_id, new_case = open_inquiry_for(session, caller_id)
+    now = utcnow()
+    values = {
+        "inquiry_id": inquiry_id,
+        "provider_sid": call_sid,
+        "channel": channel,
+        "direction": _direction(direction),
+        "status": status if status in CALL_STATUS_RANK else "ringing",
+        "started_at": now,
+        "answered_at": now if status == "in-progress" else None,
+        "ivr_path": [],
+    }
+    created = (
+        insert_ignoring_duplicates(session, Interaction.__table__, values, "provider_sid")
+        is not None
     )
-    try:
-        with session.begin_nested():
-            session.add(interaction)
-    except IntegrityError:  # the carrier's retry raced us: use the row the first one made
-        existing = find_interaction(session, call_sid)
-        if existing is None:
-            raise
-        return existing, False
-    if not new_case and inquiry.status == "new":
-        inquiry.status = "open"  # a repeat call: the case is being worked on
-    inquiry.updated_at = utcnow()
-    return interaction, True
+    if created and not new_case:  # a repeat call: the case is being worked on
+        session.execute(
+            update(Inquiry)
+            .where(Inquiry.id == inquiry_id, Inquiry.status == "new")
+            .values(status="open", updated_at=now)
+        )
+    interaction = find_interaction(session, call_sid)
+    if interaction is None:  # pragma: no cover - the row was just written or found
+        raise RuntimeError("interaction vanished after insert")
+    return interaction, created
 
 
 def _direction(value: str) -> str:
@@ -132,27 +163,20 @@ def add_event(
     *,
     dedupe_key: str | None = None,
     time: dt.datetime | None = None,
-) -> CallEvent | None:
-    """Append an event; with ``dedupe_key`` a second write of the same event is a no-op."""
-    if dedupe_key is not None and session.scalar(
-        select(CallEvent.id).where(CallEvent.dedupe_key == dedupe_key)
-    ):
-        return None
-    row = CallEvent(
-        interaction_id=interaction.id if interaction is not None else None,
-        event=event,
-        data=data or {},
-        dedupe_key=dedupe_key,
-        time=time or utcnow(),
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        if dedupe_key is None:
-            raise
-        return None
-    return row
+) -> bool:
+    """Append an event; with ``dedupe_key`` a second write of the same event is a no-op.
+
+    Returns False when the event was already written (a carrier retry, a replay).
+    """
+    values = {
+        "interaction_id": interaction.id if interaction is not None else None,
+        "event": event,
+        "data": data or {},
+        "dedupe_key": dedupe_key,
+        "time": time or utcnow(),
+    }
+    new_id = insert_ignoring_duplicates(session, CallEvent.__table__, values, "dedupe_key")
+    return new_id is not None
 
 
 def record_ivr_step(
@@ -171,7 +195,7 @@ def record_ivr_step(
     at = utcnow()
     step: dict[str, Any] = {"node": node, "answer": answer, "at": at.isoformat()}
     step.update(extra)
-    if add_event(session, interaction, "IVR_STEP", step, dedupe_key=dedupe_key, time=at) is None:
+    if not add_event(session, interaction, "IVR_STEP", step, dedupe_key=dedupe_key, time=at):
         return False
     interaction.ivr_path = [*(interaction.ivr_path or []), step]
     return True
@@ -209,8 +233,9 @@ def apply_call_status(
         .execution_options(synchronize_session=False)
     )
     changed = bool(result.rowcount)
-    if changed:
-        session.refresh(interaction)
+    if changed:  # mirror the UPDATE on the loaded object without another SELECT
+        for name, value in values.items():
+            set_committed_value(interaction, name, value)
     return changed
 
 

@@ -114,7 +114,7 @@ def _apply(session: Session, protector: DataProtector, entry: dict[str, Any], di
     written = add_event(
         session, interaction, "FALLBACK", data, dedupe_key=f"journal:{digest}", time=received_at
     )
-    if written is None:
+    if not written:
         return 0
     if step in ("recorded", "recording") and params.get("RecordingSid"):
         interaction.recording_sid = params["RecordingSid"][:64]

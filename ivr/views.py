@@ -19,7 +19,6 @@ from inquiries.models import FINAL_CALL_STATUSES, Interaction, utcnow
 from inquiries.service import (
     add_event,
     apply_call_status,
-    find_interaction,
     find_or_create_interaction,
     record_ivr_step,
 )
@@ -75,7 +74,7 @@ def current_interaction(status: str = "in-progress") -> Interaction | None:
     sid = call_sid()
     if sid is None:
         return None
-    interaction, created = find_or_create_interaction(
+    interaction, _created = find_or_create_interaction(
         db_session(),
         services().protector,
         call_sid=sid,
@@ -83,8 +82,6 @@ def current_interaction(status: str = "in-progress") -> Interaction | None:
         direction=form_value("Direction", 32) or "inbound",
         status=status,
     )
-    if created and status == "in-progress":
-        interaction.answered_at = utcnow()
     return interaction
 
 
@@ -287,10 +284,7 @@ def call_status() -> VoiceResponse:
     """Call status callback: moves a call forward only; duplicates and late ones are no-ops."""
     session = db_session()
     status = form_value("CallStatus", 32)
-    sid = call_sid()
-    interaction = find_interaction(session, sid) if sid else None
-    if interaction is None and sid is not None:
-        interaction = current_interaction(status="ringing")
+    interaction = current_interaction(status="ringing")
     if interaction is not None:
         duration = form_int("CallDuration")
         if apply_call_status(session, interaction, status, duration_s=duration):
