@@ -16,7 +16,7 @@ from typing import Any
 import redis
 from flask import Flask, current_app, g, has_app_context
 from rq import Queue, Retry
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from twilio.rest import Client
 
@@ -114,6 +114,9 @@ def init_app(app: Flask, settings: Settings) -> Services:
         session = g.pop("db_session", None)
         if session is not None:
             session.close()
+        connection = g.pop("db_connection", None)
+        if connection is not None:
+            connection.close()  # rolls back whatever was not committed
 
     return services
 
@@ -129,6 +132,15 @@ def db_session() -> Session:
         session = services().session_factory()
         g.db_session = session
     return session
+
+
+def db_connection() -> Connection:
+    """A Core connection for the current app context (webhooks: few statements, no ORM)."""
+    connection = g.get("db_connection")
+    if connection is None:
+        connection = services().engine.connect()
+        g.db_connection = connection
+    return connection
 
 
 def enqueue(func: str, *args: Any, job_id: str | None = None, **kwargs: Any) -> Any:

@@ -1,20 +1,22 @@
 """The call log's write side: find or open a caller's case, record each step of a call.
 
-Every function here is safe under carrier retries: the same webhook delivered twice finds the
-rows the first delivery made (``INSERT … ON CONFLICT DO NOTHING`` on the unique keys, then a
-re-read), and status changes only ever move a call forward. No savepoints, few statements: these
-run inside every webhook, and on SQLite every write holds the database's only write lock.
+This runs inside every carrier webhook, so it is SQLAlchemy Core with statements built once
+(no ORM unit of work, no savepoints): a webhook is a handful of statements in one short
+transaction, which matters on SQLite where every write holds the database's only write lock.
+
+Every method is safe under carrier retries: the same webhook delivered twice finds the rows the
+first delivery made (``INSERT … ON CONFLICT DO NOTHING`` on the unique keys, then a re-read),
+and status changes only ever move a call forward (a conditional UPDATE).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, joinedload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from dataprotection import DataProtector, Sealed, normalise_number
 from inquiries.models import (
@@ -28,41 +30,43 @@ from inquiries.models import (
 )
 
 OPEN_INQUIRY_STATUSES = ("new", "open")
+RECORDING_STATUS_RANK = {"in-progress": 0, "completed": 1, "absent": 1, "failed": 1}
 
+_caller: Table = Caller.__table__  # type: ignore[assignment]
+_inquiry: Table = Inquiry.__table__  # type: ignore[assignment]
+_interaction: Table = Interaction.__table__  # type: ignore[assignment]
+_event: Table = CallEvent.__table__  # type: ignore[assignment]
 
-def insert_ignoring_duplicates(
-    session: Session, table: Table, values: dict[str, Any], unique: str
-) -> int | None:
-    """INSERT a row unless one with the same ``unique`` column exists; the new id, else None."""
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    statement = (
-        dialect.insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[unique])
-        .returning(table.c.id)
+_FIND_CALL = (
+    select(
+        _interaction.c.id, _interaction.c.inquiry_id, _interaction.c.provider_sid,
+        _interaction.c.status, _interaction.c.direction, _interaction.c.ivr_path,
+        _interaction.c.recording_sid, _interaction.c.recording_status,
+        _inquiry.c.language, _inquiry.c.kind, _inquiry.c.status.label("inquiry_status"),
+        _inquiry.c.callback_requested,
     )
-    return session.execute(statement).scalar()
-
-
-def find_or_create_caller(session: Session, protector: DataProtector, raw_number: str) -> int:
-    """The id of the pseudonymous caller for a number (keyed hash; the number kept encrypted)."""
-    number = normalise_number(raw_number)
-    number_hash = protector.lookup_hash(number)
-    caller_id = session.scalar(select(Caller.id).where(Caller.number_hash == number_hash))
-    if caller_id is not None:
-        return caller_id
-    sealed = protector.seal_text(number, associated=number_hash.encode())
-    values = {
-        "number_hash": number_hash,
-        "number_ciphertext": sealed.ciphertext,
-        "number_key_id": sealed.key_id,
-        "created_at": utcnow(),
-    }
-    new_id = insert_ignoring_duplicates(session, Caller.__table__, values, "number_hash")
-    if new_id is not None:
-        return new_id
-    # Another request created the same caller between our SELECT and INSERT.
-    return session.scalars(select(Caller.id).where(Caller.number_hash == number_hash)).one()
+    .select_from(_interaction.join(_inquiry))
+    .where(_interaction.c.provider_sid == bindparam("sid"))
+)  # fmt: skip
+_FIND_CALLER = select(_caller.c.id).where(_caller.c.number_hash == bindparam("hash"))
+_OPEN_INQUIRY = (
+    select(_inquiry.c.id)
+    .where(_inquiry.c.caller_id == bindparam("caller"))
+    .where(_inquiry.c.status.in_(OPEN_INQUIRY_STATUSES))
+    .order_by(_inquiry.c.id.desc())
+    .limit(1)
+)
+_NEW_INQUIRY = _inquiry.insert().returning(_inquiry.c.id)
+_REOPEN_INQUIRY = (
+    update(_inquiry)
+    .where(_inquiry.c.id == bindparam("inquiry"), _inquiry.c.status == "new")
+    .values(status="open", updated_at=bindparam("now"))
+)
+_SET_PATH = (
+    update(_interaction)
+    .where(_interaction.c.id == bindparam("interaction"))
+    .values(ivr_path=bindparam("path"))
+)
 
 
 def caller_number(protector: DataProtector, caller: Caller) -> str | None:
@@ -73,185 +77,240 @@ def caller_number(protector: DataProtector, caller: Caller) -> str | None:
     return protector.open_text(sealed, associated=caller.number_hash.encode())
 
 
-def open_inquiry_for(session: Session, caller_id: int) -> tuple[int, bool]:
-    """The caller's open case, or a new one: a repeat caller's new call joins their open inquiry.
+@dataclass
+class CallState:
+    """What a webhook needs to know about one call (interaction + its inquiry)."""
 
-    Returns ``(inquiry id, created)``.
-    """
-    inquiry_id = session.scalar(
-        select(Inquiry.id)
-        .where(Inquiry.caller_id == caller_id, Inquiry.status.in_(OPEN_INQUIRY_STATUSES))
-        .order_by(Inquiry.id.desc())
-        .limit(1)
-    )
-    if inquiry_id is not None:
-        return inquiry_id, False
-    now = utcnow()
-    new_id = session.execute(
-        Inquiry.__table__.insert()
-        .values(caller_id=caller_id, status="new", kind="other", priority=0,
-                callback_requested=False, created_at=now, updated_at=now)
-        .returning(Inquiry.__table__.c.id)
-    ).scalar_one()  # fmt: skip
-    return new_id, True
+    interaction_id: int
+    inquiry_id: int
+    provider_sid: str
+    status: str
+    direction: str
+    ivr_path: list[dict[str, Any]] = field(default_factory=list)
+    recording_sid: str | None = None
+    recording_status: str | None = None
+    language: str | None = None
+    kind: str = "other"
+    inquiry_status: str = "new"
+    callback_requested: bool = False
 
 
-def find_interaction(session: Session, call_sid: str) -> Interaction | None:
-    """The interaction of a provider sid, with its inquiry loaded in the same query."""
-    return session.scalar(
-        select(Interaction)
-        .options(joinedload(Interaction.inquiry))
-        .where(Interaction.provider_sid == call_sid)
-    )
+class CallLog:
+    """The write side of the call log over one Core connection (one webhook's transaction)."""
 
+    _insert_cache: dict[tuple[str, str, str], Any] = {}  # noqa: RUF012 - shared compiled statements
 
-def find_or_create_interaction(
-    session: Session,
-    protector: DataProtector,
-    *,
-    call_sid: str,
-    from_number: str,
-    direction: str = "inbound",
-    channel: str = "voice",
-    status: str = "ringing",
-) -> tuple[Interaction, bool]:
-    """The interaction for a provider sid, created (with caller and case) on first sight.
+    def __init__(self, conn: Connection, protector: DataProtector):
+        self.conn = conn
+        self.protector = protector
 
-    Returns ``(interaction, created)``.
-    """
-    existing = find_interaction(session, call_sid)
-    if existing is not None:
-        return existing, False
-    caller_id = find_or_create_caller(session, protector, from_number)
-    inquiry_id, new_case = open_inquiry_for(session, caller_id)
-    now = utcnow()
-    values = {
-        "inquiry_id": inquiry_id,
-        "provider_sid": call_sid,
-        "channel": channel,
-        "direction": _direction(direction),
-        "status": status if status in CALL_STATUS_RANK else "ringing",
-        "started_at": now,
-        "answered_at": now if status == "in-progress" else None,
-        "ivr_path": [],
-    }
-    created = (
-        insert_ignoring_duplicates(session, Interaction.__table__, values, "provider_sid")
-        is not None
-    )
-    if created and not new_case:  # a repeat call: the case is being worked on
-        session.execute(
-            update(Inquiry)
-            .where(Inquiry.id == inquiry_id, Inquiry.status == "new")
-            .values(status="open", updated_at=now)
+    # -- reads ---------------------------------------------------------------------------
+    def find(self, call_sid: str) -> CallState | None:
+        row = self.conn.execute(_FIND_CALL, {"sid": call_sid}).mappings().first()
+        if row is None:
+            return None
+        state = CallState(
+            interaction_id=row["id"], inquiry_id=row["inquiry_id"],
+            provider_sid=row["provider_sid"], status=row["status"], direction=row["direction"],
+            ivr_path=list(row["ivr_path"] or []), recording_sid=row["recording_sid"],
+            recording_status=row["recording_status"], language=row["language"],
+            kind=row["kind"], inquiry_status=row["inquiry_status"],
+            callback_requested=bool(row["callback_requested"]),
+        )  # fmt: skip
+        return state
+
+    # -- callers, cases, calls -------------------------------------------------------------
+    def insert_ignoring_duplicates(self, table: Table, values: dict[str, Any], unique: str) -> Any:
+        """INSERT unless a row with the same ``unique`` value exists; the new id, else None."""
+        dialect_name = self.conn.dialect.name
+        key = (dialect_name, table.name, unique)
+        statement = self._insert_cache.get(key)
+        if statement is None:
+            dialect = sqlite if dialect_name == "sqlite" else postgresql
+            statement = (
+                dialect.insert(table)
+                .on_conflict_do_nothing(index_elements=[unique])
+                .returning(table.c.id)
+            )
+            self._insert_cache[key] = statement
+        return self.conn.execute(statement, values).scalar()
+
+    def find_or_create_caller(self, raw_number: str) -> int:
+        """The pseudonymous caller's id for a number (keyed hash; the number kept encrypted)."""
+        number = normalise_number(raw_number)
+        number_hash = self.protector.lookup_hash(number)
+        caller_id = self.conn.execute(_FIND_CALLER, {"hash": number_hash}).scalar()
+        if caller_id is not None:
+            return caller_id
+        sealed = self.protector.seal_text(number, associated=number_hash.encode())
+        values = {
+            "number_hash": number_hash,
+            "number_ciphertext": sealed.ciphertext,
+            "number_key_id": sealed.key_id,
+            "created_at": utcnow(),
+        }
+        new_id = self.insert_ignoring_duplicates(_caller, values, "number_hash")
+        if new_id is not None:
+            return new_id
+        # Another request created the same caller between our SELECT and INSERT.
+        return self.conn.execute(_FIND_CALLER, {"hash": number_hash}).scalar_one()
+
+    def open_inquiry_for(self, caller_id: int) -> tuple[int, bool]:
+        """The caller's open case, or a new one: a repeat caller's call joins their open case."""
+        inquiry_id = self.conn.execute(_OPEN_INQUIRY, {"caller": caller_id}).scalar()
+        if inquiry_id is not None:
+            return inquiry_id, False
+        now = utcnow()
+        values = {
+            "caller_id": caller_id, "status": "new", "kind": "other", "priority": 0,
+            "callback_requested": False, "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        return self.conn.execute(_NEW_INQUIRY, values).scalar_one(), True
+
+    def find_or_open(
+        self,
+        call_sid: str,
+        from_number: str,
+        *,
+        direction: str = "inbound",
+        channel: str = "voice",
+        status: str = "ringing",
+    ) -> tuple[CallState, bool]:
+        """The call's state, its interaction (and caller, case) created on first sight."""
+        existing = self.find(call_sid)
+        if existing is not None:
+            return existing, False
+        caller_id = self.find_or_create_caller(from_number)
+        inquiry_id, new_case = self.open_inquiry_for(caller_id)
+        now = utcnow()
+        values = {
+            "inquiry_id": inquiry_id,
+            "provider_sid": call_sid,
+            "channel": channel,
+            "direction": "inbound" if direction in ("", "inbound") else "outbound",
+            "status": status if status in CALL_STATUS_RANK else "ringing",
+            "started_at": now,
+            "answered_at": now if status == "in-progress" else None,
+            "ivr_path": [],
+        }
+        created = self.insert_ignoring_duplicates(_interaction, values, "provider_sid") is not None
+        if created and not new_case:  # a repeat call: the case is being worked on
+            self.conn.execute(_REOPEN_INQUIRY, {"inquiry": inquiry_id, "now": now})
+        state = self.find(call_sid)
+        if state is None:  # pragma: no cover - the row was just written or found
+            raise RuntimeError("interaction vanished after insert")
+        return state, created
+
+    # -- what happens on a call -----------------------------------------------------------
+    def add_event(
+        self,
+        state: CallState | None,
+        event: str,
+        data: dict[str, Any] | None = None,
+        *,
+        dedupe_key: str | None = None,
+        time: dt.datetime | None = None,
+    ) -> bool:
+        """Append an event; with ``dedupe_key`` a second write of it is a no-op (returns False)."""
+        values = {
+            "interaction_id": state.interaction_id if state is not None else None,
+            "event": event,
+            "data": data or {},
+            "dedupe_key": dedupe_key,
+            "time": time or utcnow(),
+        }
+        return self.insert_ignoring_duplicates(_event, values, "dedupe_key") is not None
+
+    def record_ivr_step(
+        self, state: CallState, node: str, answer: str | None, *, dedupe_key: str, **extra: Any
+    ) -> bool:
+        """Append one IVR step to the call's path and to the event log, once per dedupe key."""
+        at = utcnow()
+        step: dict[str, Any] = {"node": node, "answer": answer, "at": at.isoformat()}
+        step.update(extra)
+        if not self.add_event(state, "IVR_STEP", step, dedupe_key=dedupe_key, time=at):
+            return False
+        state.ivr_path = [*state.ivr_path, step]
+        self.conn.execute(_SET_PATH, {"interaction": state.interaction_id, "path": state.ivr_path})
+        return True
+
+    def update_inquiry(self, state: CallState, **values: Any) -> None:
+        """Set the case's language / kind / priority (what the caller chose)."""
+        values["updated_at"] = utcnow()
+        self.conn.execute(update(_inquiry).where(_inquiry.c.id == state.inquiry_id), values)
+        state.language = values.get("language", state.language)
+        state.kind = values.get("kind", state.kind)
+
+    def request_callback(self, state: CallState, reason: str) -> None:
+        """Note on the case that the caller wants to be called back (idempotent)."""
+        now = utcnow()
+        if not state.callback_requested:
+            self.conn.execute(
+                update(_inquiry)
+                .where(_inquiry.c.id == state.inquiry_id)
+                .values(callback_requested=True, callback_requested_at=now)
+            )
+            state.callback_requested = True
+            self.add_event(
+                state, "CALLBACK_REQUESTED", {"reason": reason},
+                dedupe_key=f"callback:{state.provider_sid}",
+            )  # fmt: skip
+        self.conn.execute(_REOPEN_INQUIRY, {"inquiry": state.inquiry_id, "now": now})
+
+    def apply_call_status(
+        self, state: CallState, status: str, *, duration_s: int | None = None
+    ) -> bool:
+        """Move a call's status forward; a late or duplicate callback changes nothing.
+
+        One conditional UPDATE (only from a lower-ranked status): atomic across processes.
+        """
+        rank = CALL_STATUS_RANK.get(status)
+        if rank is None:
+            return False
+        lower = [s for s, r in CALL_STATUS_RANK.items() if r < rank]
+        now = utcnow()
+        values: dict[str, Any] = {"status": status}
+        if status == "in-progress":
+            values["answered_at"] = now
+        if status in FINAL_CALL_STATUSES:
+            values["ended_at"] = now
+            if duration_s is not None:
+                values["duration_s"] = duration_s
+        result = self.conn.execute(
+            update(_interaction)
+            .where(_interaction.c.id == state.interaction_id, _interaction.c.status.in_(lower))
+            .values(**values)
         )
-    interaction = find_interaction(session, call_sid)
-    if interaction is None:  # pragma: no cover - the row was just written or found
-        raise RuntimeError("interaction vanished after insert")
-    return interaction, created
+        changed = bool(result.rowcount)
+        if changed:
+            state.status = status
+        return changed
 
-
-def _direction(value: str) -> str:
-    return "inbound" if value in ("", "inbound") else "outbound"
-
-
-def add_event(
-    session: Session,
-    interaction: Interaction | None,
-    event: str,
-    data: dict[str, Any] | None = None,
-    *,
-    dedupe_key: str | None = None,
-    time: dt.datetime | None = None,
-) -> bool:
-    """Append an event; with ``dedupe_key`` a second write of the same event is a no-op.
-
-    Returns False when the event was already written (a carrier retry, a replay).
-    """
-    values = {
-        "interaction_id": interaction.id if interaction is not None else None,
-        "event": event,
-        "data": data or {},
-        "dedupe_key": dedupe_key,
-        "time": time or utcnow(),
-    }
-    new_id = insert_ignoring_duplicates(session, CallEvent.__table__, values, "dedupe_key")
-    return new_id is not None
-
-
-def record_ivr_step(
-    session: Session,
-    interaction: Interaction,
-    node: str,
-    answer: str | None,
-    *,
-    dedupe_key: str,
-    **extra: Any,
-) -> bool:
-    """Append one IVR step to the interaction's path and to the event log, once per dedupe key.
-
-    Returns False when this step was already recorded (a carrier retry).
-    """
-    at = utcnow()
-    step: dict[str, Any] = {"node": node, "answer": answer, "at": at.isoformat()}
-    step.update(extra)
-    if not add_event(session, interaction, "IVR_STEP", step, dedupe_key=dedupe_key, time=at):
-        return False
-    interaction.ivr_path = [*(interaction.ivr_path or []), step]
-    return True
-
-
-def apply_call_status(
-    session: Session,
-    interaction: Interaction,
-    status: str,
-    *,
-    duration_s: int | None = None,
-    at: dt.datetime | None = None,
-) -> bool:
-    """Move a call's status forward; a late or duplicate callback changes nothing.
-
-    A conditional UPDATE (only from a lower-ranked status) makes this atomic across processes.
-    Returns True when the status changed.
-    """
-    rank = CALL_STATUS_RANK.get(status)
-    if rank is None:
-        return False
-    lower = [s for s, r in CALL_STATUS_RANK.items() if r < rank]
-    when = at or utcnow()
-    values: dict[str, Any] = {"status": status}
-    if status == "in-progress":
-        values["answered_at"] = when
-    if status in FINAL_CALL_STATUSES:
-        values["ended_at"] = when
+    def store_recording(
+        self,
+        state: CallState,
+        recording_sid: str,
+        *,
+        url: str | None,
+        duration_s: int | None,
+        status: str | None,
+    ) -> None:
+        """Keep a recording's metadata on the interaction (one message per call; status only
+        moves forward)."""
+        if not recording_sid or state.recording_sid not in (None, recording_sid):
+            return
+        values: dict[str, Any] = {"recording_sid": recording_sid}
+        if url:
+            values["recording_url"] = url
         if duration_s is not None:
-            values["duration_s"] = duration_s
-    result = session.execute(
-        update(Interaction)
-        .where(Interaction.id == interaction.id, Interaction.status.in_(lower))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    changed = bool(result.rowcount)
-    if changed:  # mirror the UPDATE on the loaded object without another SELECT
-        for name, value in values.items():
-            set_committed_value(interaction, name, value)
-    return changed
-
-
-def request_callback(session: Session, interaction: Interaction, reason: str) -> None:
-    """Note on the case that the caller wants to be called back (idempotent)."""
-    inquiry = interaction.inquiry
-    if not inquiry.callback_requested:
-        inquiry.callback_requested = True
-        inquiry.callback_requested_at = utcnow()
-        add_event(
-            session,
-            interaction,
-            "CALLBACK_REQUESTED",
-            {"reason": reason},
-            dedupe_key=f"callback:{interaction.provider_sid}",
+            values["recording_duration_s"] = duration_s
+        current = RECORDING_STATUS_RANK.get(state.recording_status or "", -1)
+        if status is not None and RECORDING_STATUS_RANK.get(status, -1) > current:
+            values["recording_status"] = status
+        elif status is None and state.recording_status is None:
+            values["recording_status"] = "completed"
+        self.conn.execute(
+            update(_interaction).where(_interaction.c.id == state.interaction_id).values(**values)
         )
-    if inquiry.status == "new":
-        inquiry.status = "open"
-    inquiry.updated_at = utcnow()
+        state.recording_sid = recording_sid
+        state.recording_status = values.get("recording_status", state.recording_status)

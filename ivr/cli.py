@@ -11,7 +11,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from extensions import db_session, services
+from extensions import db_connection, services
 from ivr import journal
 
 ivr_cli = AppGroup("ivr", help="The voice menu: recorded prompts, the fallback journal.")
@@ -90,7 +90,7 @@ def import_prompt(language: str, key: str, source: Path) -> None:
 def replay_journal() -> None:
     """Move what the fallback URL journalled (DB or Redis down) into the database now."""
     svc = services()
-    applied = journal.replay(svc.settings.journal_path, svc.protector, db_session())
+    applied = journal.replay(svc.settings.journal_path, svc.protector, db_connection())
     click.echo(f"{applied} journal entries applied")
 
 

@@ -19,11 +19,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from dataprotection import DataProtector, DecryptionError, Sealed
 from inquiries.models import utcnow
-from inquiries.service import add_event, find_or_create_interaction, request_callback
+from inquiries.service import CallLog
 
 log = logging.getLogger(__name__)
 _AAD = b"hotline-fallback-journal"
@@ -52,7 +52,7 @@ def has_entries(path: Path) -> bool:
         return False
 
 
-def replay(path: Path, protector: DataProtector, session: Session) -> int:
+def replay(path: Path, protector: DataProtector, conn: Connection) -> int:
     """Apply every journal entry to the database, then empty the journal. Returns entries applied.
 
     Holds the journal's lock throughout, so appends wait (briefly) and nothing is lost between
@@ -73,8 +73,8 @@ def replay(path: Path, protector: DataProtector, session: Session) -> int:
                     bad.append(raw_line)
                     continue
                 digest = hashlib.sha256(raw_line).hexdigest()[:40]
-                applied += _apply(session, protector, entry, digest)
-                session.commit()
+                applied += _apply(CallLog(conn, protector), entry, digest)
+                conn.commit()
             if bad:
                 with open(str(path) + ".bad", "ab") as bad_fh:
                     bad_fh.write(b"\n".join(bad) + b"\n")
@@ -95,32 +95,32 @@ def _open_line(raw_line: bytes, protector: DataProtector) -> dict[str, Any] | No
         return None
 
 
-def _apply(session: Session, protector: DataProtector, entry: dict[str, Any], digest: str) -> int:
+def _apply(calls: CallLog, entry: dict[str, Any], digest: str) -> int:
     params: dict[str, str] = entry.get("params", {})
     call_sid = params.get("CallSid", "")[:64]
     if not call_sid:
         return 0
-    interaction, _ = find_or_create_interaction(
-        session,
-        protector,
-        call_sid=call_sid,
-        from_number=params.get("From", ""),
+    call, _ = calls.find_or_open(
+        call_sid,
+        params.get("From", ""),
         direction=params.get("Direction", "inbound"),
         status="in-progress",
     )
     received_at = dt.datetime.fromisoformat(entry["received_at"])
     step = entry.get("step", "")
     data = {"step": step, "error_code": params.get("ErrorCode", "")[:16]}
-    written = add_event(
-        session, interaction, "FALLBACK", data, dedupe_key=f"journal:{digest}", time=received_at
-    )
-    if not written:
+    if not calls.add_event(
+        call, "FALLBACK", data, dedupe_key=f"journal:{digest}", time=received_at
+    ):
         return 0
     if step in ("recorded", "recording") and params.get("RecordingSid"):
-        interaction.recording_sid = params["RecordingSid"][:64]
-        interaction.recording_url = params.get("RecordingUrl", "")[:512] or None
-        interaction.recording_status = params.get("RecordingStatus", "completed")[:16]
         duration = params.get("RecordingDuration", "")
-        interaction.recording_duration_s = int(duration) if duration.isdigit() else None
-        request_callback(session, interaction, "fallback_message")
+        calls.store_recording(
+            call,
+            params["RecordingSid"][:64],
+            url=params.get("RecordingUrl", "")[:512] or None,
+            duration_s=int(duration) if duration.isdigit() and len(duration) < 8 else None,
+            status=params.get("RecordingStatus") or None,
+        )
+        calls.request_callback(call, "fallback_message")
     return 1

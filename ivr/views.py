@@ -14,14 +14,9 @@ from flask import Blueprint, abort, current_app, request, send_from_directory
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from extensions import db_session, enqueue, services
-from inquiries.models import FINAL_CALL_STATUSES, Interaction, utcnow
-from inquiries.service import (
-    add_event,
-    apply_call_status,
-    find_or_create_interaction,
-    record_ivr_step,
-)
+from extensions import db_connection, enqueue, services
+from inquiries.models import FINAL_CALL_STATUSES
+from inquiries.service import RECORDING_STATUS_RANK, CallLog, CallState
 from ivr import fallback, journal
 from ivr.flow import Flow, Node
 from ivr.twiml import (
@@ -40,7 +35,6 @@ bp = Blueprint("voice", __name__)
 
 _SID = re.compile(r"^[A-Za-z]{2}[0-9a-fA-F]{32}$")
 _RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
-RECORDING_STATUS_RANK = {"in-progress": 0, "completed": 1, "absent": 1, "failed": 1}
 JOURNAL_REPLAY_JOB = "ivr-fallback-journal-replay"
 
 
@@ -58,6 +52,14 @@ def speaker() -> Speaker:
     )
 
 
+def call_log() -> CallLog:
+    return CallLog(db_connection(), services().protector)
+
+
+def commit() -> None:
+    db_connection().commit()
+
+
 def call_sid() -> str | None:
     sid = form_value("CallSid", 64)
     return sid if _SID.match(sid) else None
@@ -69,43 +71,48 @@ def recording_sid() -> str:
     return sid if _RECORDING_SID.match(sid) else ""
 
 
-def current_interaction(status: str = "in-progress") -> Interaction | None:
-    """The interaction of the posting call (created on first sight), or None without a CallSid."""
+def current_call(calls: CallLog, status: str = "in-progress") -> CallState | None:
+    """The posting call's state (created on first sight), or None without a valid CallSid."""
     sid = call_sid()
     if sid is None:
         return None
-    interaction, _created = find_or_create_interaction(
-        db_session(),
-        services().protector,
-        call_sid=sid,
-        from_number=form_value("From", 64),
+    state, _created = calls.find_or_open(
+        sid,
+        form_value("From", 64),
         direction=form_value("Direction", 32) or "inbound",
         status=status,
     )
-    return interaction
+    return state
 
 
-def language_of(interaction: Interaction | None) -> str:
-    return flow().language_or_default(interaction.inquiry.language if interaction else None)
+def language_of(call: CallState | None) -> str:
+    return flow().language_or_default(call.language if call else None)
 
 
 def enter_node(
-    node: Node, interaction: Interaction | None, attempt: int = 1, before: tuple[str, ...] = ()
+    calls: CallLog,
+    node: Node,
+    call: CallState | None,
+    attempt: int = 1,
+    before: tuple[str, ...] = (),
 ) -> VoiceResponse:
     """The TwiML for arriving at ``node`` (say nodes run straight on into their next node)."""
-    language = language_of(interaction)
+    language = language_of(call)
     spk = speaker()
     if node.type == "menu":
         return render_menu(spk, node, language, attempt, before)
-    _mark_entered(node, interaction)
+    if call is not None:
+        calls.record_ivr_step(
+            call, node.name, None, dedupe_key=f"ivr:{call.provider_sid}:{node.name}:enter"
+        )
     if node.type == "say":
         said = VoiceResponse()
         spk.prompts(said, language, node.prompts)
-        return concat(said, enter_node(flow().nodes[node.next or ""], interaction))
+        return concat(said, enter_node(calls, flow().nodes[node.next or ""], call))
     if node.type == "goodbye":
         return render_goodbye(spk, language, node.prompts)
-    if node.type == "handover" and interaction is not None:
-        decision = hand_over(db_session(), interaction, reason=node.name)
+    if node.type == "handover" and call is not None:
+        decision = hand_over(calls, call, reason=node.name)
         if decision.action == MESSAGE_BOX:
             intro = (*node.prompts, decision.prompt)
             return render_message_box(spk, language, intro, 1, decision.callback_requested)
@@ -113,26 +120,18 @@ def enter_node(
     return render_message_box(spk, language, node.prompts or ("operators_busy",), 1, False)
 
 
-def _mark_entered(node: Node, interaction: Interaction | None) -> None:
-    if interaction is not None:
-        record_ivr_step(
-            db_session(), interaction, node.name, None,
-            dedupe_key=f"ivr:{interaction.provider_sid}:{node.name}:enter",
-        )  # fmt: skip
-
-
 @bp.post("/voice/incoming")
 @twilio_webhook
 def incoming() -> VoiceResponse:
-    session = db_session()
-    interaction = current_interaction()
-    if interaction is not None:
-        add_event(
-            session, interaction, "IVR_ENTER", {"direction": interaction.direction},
-            dedupe_key=f"enter:{interaction.provider_sid}",
+    calls = call_log()
+    call = current_call(calls)
+    if call is not None:
+        calls.add_event(
+            call, "IVR_ENTER", {"direction": call.direction},
+            dedupe_key=f"enter:{call.provider_sid}",
         )  # fmt: skip
-    response = enter_node(flow().nodes[flow().start], interaction)
-    session.commit()
+    response = enter_node(calls, flow().nodes[flow().start], call)
+    commit()
     _replay_journal_if_needed()
     return response
 
@@ -141,76 +140,74 @@ def incoming() -> VoiceResponse:
 @twilio_webhook
 def menu_answer(node_name: str) -> VoiceResponse:
     """A <Gather> action (or the <Redirect> after it, when nothing was pressed or said)."""
-    session = db_session()
+    calls = call_log()
     the_flow = flow()
     node = the_flow.node(node_name)
-    interaction = current_interaction()
+    call = current_call(calls)
     if node is None or node.type != "menu":
         node = the_flow.nodes[the_flow.start]
     attempt = min(max(_int_arg("attempt", 1), 1), the_flow.max_attempts)
-    language = language_of(interaction)
+    language = language_of(call)
     digits = form_value("Digits", 16)
     speech = form_value("SpeechResult", 512)
     choice = node.choice_for_key(digits) if digits else None
     if choice is None and speech and not digits:
         choice = the_flow.match_speech(node, node.speech_language or language, speech)
-    sid = interaction.provider_sid if interaction else ""
-    key = f"ivr:{sid}:{node.name}:{attempt}"
+    key = f"ivr:{call.provider_sid if call else ''}:{node.name}:{attempt}"
 
     if choice is not None:
-        answer = digits or "speech"
-        if interaction is not None:
-            record_ivr_step(
-                session, interaction, node.name, answer, dedupe_key=key, choice=choice.key
-            )
-            _apply_choice(interaction, choice.set)
-        response = enter_node(the_flow.nodes[choice.next], interaction)
+        if call is not None:
+            answer = digits or "speech"
+            calls.record_ivr_step(call, node.name, answer, dedupe_key=key, choice=choice.key)
+            _apply_choice(calls, call, choice.set)
+        response = enter_node(calls, the_flow.nodes[choice.next], call)
     else:
         problem = "invalid" if (digits or speech) else "no_input"
-        if interaction is not None:
-            record_ivr_step(
-                session, interaction, node.name, digits or None,
-                dedupe_key=key, problem=problem, attempt=attempt,
-            )  # fmt: skip
+        if call is not None:
+            calls.record_ivr_step(
+                call, node.name, digits or None, dedupe_key=key, problem=problem, attempt=attempt
+            )
         if attempt >= the_flow.max_attempts:
-            if interaction is not None:
-                add_event(
-                    session, interaction, "IVR_FALLTHROUGH",
-                    {"node": node.name, "to": node.on_fail}, dedupe_key=f"{key}:fail",
+            if call is not None:
+                calls.add_event(
+                    call, "IVR_FALLTHROUGH", {"node": node.name, "to": node.on_fail},
+                    dedupe_key=f"{key}:fail",
                 )  # fmt: skip
-            response = enter_node(the_flow.nodes[node.on_fail or the_flow.start], interaction)
+            response = enter_node(calls, the_flow.nodes[node.on_fail or the_flow.start], call)
         else:
-            response = enter_node(node, interaction, attempt + 1, before=(problem,))
-    session.commit()
+            response = enter_node(calls, node, call, attempt + 1, before=(problem,))
+    commit()
     return response
 
 
-def _apply_choice(interaction: Interaction, settings: dict[str, str]) -> None:
-    inquiry = interaction.inquiry
-    if "language" in settings:
-        inquiry.language = settings["language"]
-    if "kind" in settings:
-        inquiry.kind = settings["kind"]
-        inquiry.priority = flow().kind_priority[settings["kind"]]
-    inquiry.updated_at = utcnow()
+def _apply_choice(calls: CallLog, call: CallState, chosen: dict[str, str]) -> None:
+    values: dict[str, object] = {}
+    if "language" in chosen:
+        values["language"] = chosen["language"]
+    if "kind" in chosen:
+        values["kind"] = chosen["kind"]
+        values["priority"] = flow().kind_priority[chosen["kind"]]
+    if values:
+        calls.update_inquiry(call, **values)
 
 
 @bp.post("/voice/message/recorded")
 @twilio_webhook
 def message_recorded() -> VoiceResponse:
     """<Record> action: a message was left (Twilio sends none for an empty recording)."""
-    session = db_session()
-    interaction = current_interaction()
-    if interaction is not None:
-        _store_recording(interaction, status=None)
-        add_event(
-            session, interaction, "MESSAGE_LEFT",
-            {"recording_sid": recording_sid(),
-             "duration_s": form_int("RecordingDuration"), "ended_by": form_value("Digits", 16)},
-            dedupe_key=f"message:{interaction.provider_sid}:{recording_sid()}",
+    calls = call_log()
+    call = current_call(calls)
+    rec_sid = recording_sid()
+    if call is not None:
+        _store_recording(calls, call, status=None)
+        calls.add_event(
+            call, "MESSAGE_LEFT",
+            {"recording_sid": rec_sid, "duration_s": form_int("RecordingDuration"),
+             "ended_by": form_value("Digits", 16)},
+            dedupe_key=f"message:{call.provider_sid}:{rec_sid}",
         )  # fmt: skip
-    response = render_goodbye(speaker(), language_of(interaction), ("message_thanks", "goodbye"))
-    session.commit()
+    response = render_goodbye(speaker(), language_of(call), ("message_thanks", "goodbye"))
+    commit()
     return response
 
 
@@ -218,23 +215,22 @@ def message_recorded() -> VoiceResponse:
 @twilio_webhook
 def message_retry() -> VoiceResponse:
     """After a <Record> that heard nothing: offer the message box again, a few times."""
-    session = db_session()
-    interaction = current_interaction()
+    calls = call_log()
+    call = current_call(calls)
     attempt = min(max(_int_arg("attempt", 1), 1), flow().max_attempts)
     callback = _int_arg("callback", 0) == 1
-    if interaction is not None:
-        add_event(
-            session, interaction, "MESSAGE_EMPTY", {"attempt": attempt},
-            dedupe_key=f"message-empty:{interaction.provider_sid}:{attempt}",
+    if call is not None:
+        calls.add_event(
+            call, "MESSAGE_EMPTY", {"attempt": attempt},
+            dedupe_key=f"message-empty:{call.provider_sid}:{attempt}",
         )  # fmt: skip
-    language = language_of(interaction)
+    language = language_of(call)
     if attempt >= flow().max_attempts:
         response = render_goodbye(speaker(), language, ("goodbye",))
     else:
-        response = render_message_box(
-            speaker(), language, ("message_retry",), attempt + 1, callback
-        )
-    session.commit()
+        retry = ("message_retry",)
+        response = render_message_box(speaker(), language, retry, attempt + 1, callback)
+    commit()
     return response
 
 
@@ -242,59 +238,51 @@ def message_retry() -> VoiceResponse:
 @twilio_webhook
 def recording_status() -> VoiceResponse:
     """Recording status callback: keep the recording's metadata on the interaction."""
-    session = db_session()
-    interaction = current_interaction(status="in-progress")
+    calls = call_log()
+    call = current_call(calls)
     status = form_value("RecordingStatus", 16)
-    if interaction is not None and status in RECORDING_STATUS_RANK and recording_sid():
-        _store_recording(interaction, status=status)
-        add_event(
-            session, interaction, "RECORDING",
-            {"recording_sid": recording_sid(), "status": status,
+    rec_sid = recording_sid()
+    if call is not None and status in RECORDING_STATUS_RANK and rec_sid:
+        _store_recording(calls, call, status=status)
+        calls.add_event(
+            call, "RECORDING",
+            {"recording_sid": rec_sid, "status": status,
              "duration_s": form_int("RecordingDuration"),
              "error_code": form_value("ErrorCode", 16)},
-            dedupe_key=f"recording:{recording_sid()}:{status}",
+            dedupe_key=f"recording:{rec_sid}:{status}",
         )  # fmt: skip
-    session.commit()
+    commit()
     return VoiceResponse()
 
 
-def _store_recording(interaction: Interaction, status: str | None) -> None:
-    sid = recording_sid()
-    if not sid:
-        return
-    if interaction.recording_sid not in (None, sid):
-        return  # one message per call; a second one is kept only in the event log
-    interaction.recording_sid = sid
+def _store_recording(calls: CallLog, call: CallState, status: str | None) -> None:
     url = form_value("RecordingUrl", 512)
-    if url.startswith(("https://", "http://")):
-        interaction.recording_url = url
-    duration = form_int("RecordingDuration")
-    if duration is not None and duration >= 0:
-        interaction.recording_duration_s = duration
-    current = RECORDING_STATUS_RANK.get(interaction.recording_status or "", -1)
-    if status is not None and RECORDING_STATUS_RANK[status] > current:
-        interaction.recording_status = status
-    elif status is None and interaction.recording_status is None:
-        interaction.recording_status = "completed"
+    calls.store_recording(
+        call,
+        recording_sid(),
+        url=url if url.startswith(("https://", "http://")) else None,
+        duration_s=form_int("RecordingDuration"),
+        status=status,
+    )
 
 
 @bp.post("/voice/status")
 @twilio_webhook
 def call_status() -> VoiceResponse:
     """Call status callback: moves a call forward only; duplicates and late ones are no-ops."""
-    session = db_session()
+    calls = call_log()
     status = form_value("CallStatus", 32)
-    interaction = current_interaction(status="ringing")
-    if interaction is not None:
+    call = current_call(calls, status="ringing")
+    if call is not None:
         duration = form_int("CallDuration")
-        if apply_call_status(session, interaction, status, duration_s=duration):
-            add_event(
-                session, interaction, "CALL_STATUS",
+        if calls.apply_call_status(call, status, duration_s=duration):
+            calls.add_event(
+                call, "CALL_STATUS",
                 {"status": status,
                  "duration_s": duration if status in FINAL_CALL_STATUSES else None},
-                dedupe_key=f"status:{interaction.provider_sid}:{status}",
+                dedupe_key=f"status:{call.provider_sid}:{status}",
             )  # fmt: skip
-    session.commit()
+    commit()
     return VoiceResponse()
 
 
@@ -321,7 +309,7 @@ def webhook_failed(exc: Exception):
         return exc
     log.exception("voice webhook %s failed; answering with the fallback message box", request.path)
     try:
-        db_session().rollback()
+        db_connection().rollback()
     except Exception:  # the database may be the thing that failed
         log.warning("rollback after a failed webhook also failed")
     fallback.journal_request("error")

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
-from inquiries.models import Interaction
-from inquiries.service import add_event, request_callback
+from inquiries.service import CallLog, CallState
 
 MESSAGE_BOX = "message_box"
 
@@ -27,18 +24,17 @@ class Handover:
     prompt: str  # the catalog key to say before the action
 
 
-def hand_over(session: Session, interaction: Interaction, reason: str) -> Handover:
+def hand_over(log: CallLog, call: CallState, reason: str) -> Handover:
     """Decide where a caller who wants a person goes; record it on the case.
 
     Replaced by the routing issue (queue to handlers). Until then: the message box, and a
     callback request recorded on the inquiry so staff call the person back.
     """
-    request_callback(session, interaction, reason)
-    add_event(
-        session,
-        interaction,
+    log.request_callback(call, reason)
+    log.add_event(
+        call,
         "HANDOVER",
         {"reason": reason, "action": MESSAGE_BOX},
-        dedupe_key=f"handover:{interaction.provider_sid}",
+        dedupe_key=f"handover:{call.provider_sid}",
     )
     return Handover(action=MESSAGE_BOX, callback_requested=True, prompt="operators_busy")

@@ -7,7 +7,7 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from devtools.services import EmbeddedRedis
-from extensions import db_session, services
+from extensions import db_connection, db_session, services
 from inquiries.models import CallEvent, Interaction
 from inquiries.service import caller_number
 from ivr import journal
@@ -108,9 +108,9 @@ def test_replay_is_idempotent_and_keeps_undecryptable_lines_aside(app, settings)
         copy = settings.journal_path.read_bytes()
         with settings.journal_path.open("ab") as fh:
             fh.write(b"dev1:bm90IGEgcmVhbCBlbnRyeQ==\n")
-        assert journal.replay(settings.journal_path, protector, db_session()) == 1
+        assert journal.replay(settings.journal_path, protector, db_connection()) == 1
         settings.journal_path.write_bytes(copy)  # the same entry again (a crash before truncate)
-        assert journal.replay(settings.journal_path, protector, db_session()) == 0
+        assert journal.replay(settings.journal_path, protector, db_connection()) == 0
         events = db_session().scalars(select(CallEvent).where(CallEvent.event == "FALLBACK")).all()
         assert len(events) == 1
     assert (settings.journal_path.parent / (settings.journal_path.name + ".bad")).exists()

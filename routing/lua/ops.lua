@@ -1,0 +1,244 @@
+-- Routing core, part 3 of 3: the operations, one chunk each ("--@op name" starts a chunk).
+-- A chunk defines run(); the "--@entry" chunk ends every script and answers cjson
+-- [result, offers], offers being those made by the dispatch that may follow the operation.
+
+--@op enqueue
+local function run()
+  local cid = ARGV[A]
+  local ck = P .. "c:" .. cid
+  local st = call("HGET", ck, "st")
+  if st then return {state = st, position = position(cid)} end
+  if MAX_QUEUE > 0 and waiting_count() >= MAX_QUEUE then return {full = true} end
+  local seq = string.format("%0" .. SEQ_WIDTH .. "d", call("INCR", P .. "seq"))
+  call("HSET", ck, "st", "waiting", "lang", ARGV[A + 1], "kind", ARGV[A + 2],
+       "prio", ARGV[A + 3], "enq", ARGV[A + 4], "sc", ARGV[A + 5], "q", ARGV[A + 6],
+       "seq", seq, "hs", "", "h", "", "fb", "", "at", "")
+  call("SADD", P .. "callers", cid)
+  queue_add(cid)
+  return {state = "new", position = position(cid)}
+end
+
+--@op requeue
+local function run()
+  local cid = ARGV[A]
+  local c = call("HMGET", P .. "c:" .. cid, "st", "hs", "h")
+  local released = {}
+  if c[1] == "offered" then
+    released = release_all(cid, split(c[2]))
+  elseif c[1] == "connected" then
+    -- the bridge failed after the accept: the handler is free again (or takes the presence
+    -- they asked for during the call)
+    local hid = c[3]
+    if holds(hid, cid, "on_call") then
+      local nxt = call("HMGET", P .. "h:" .. hid, "next", "nrsn")
+      if nxt[1] and nxt[1] ~= "" then set_state(hid, nxt[1], nxt[2]) else make_available(hid) end
+      released = {hid}
+    end
+  else
+    return {requeued = false, released = {}}
+  end
+  back_to_waiting(cid)
+  return {requeued = true, released = released}
+end
+
+--@op remove
+local function run()
+  local cid = ARGV[A]
+  local ck = P .. "c:" .. cid
+  local c = call("HMGET", ck, "st", "hs", "h")
+  if not c[1] then return {previous = false, handlers = {}, removed = false} end
+  if c[1] == "connected" then return {previous = c[1], handlers = {c[3]}, removed = false} end
+  local hids = {}
+  if c[1] == "waiting" then queue_del(cid) else hids = release_all(cid, split(c[2])) end
+  call("DEL", ck)
+  call("SREM", P .. "callers", cid)
+  return {previous = c[1], handlers = hids, removed = true}
+end
+
+--@op upsert
+local function run()
+  local hid = ARGV[A]
+  local hk = P .. "h:" .. hid
+  local pr = call("HGET", hk, "pr")
+  if pr == "available" then deindex(hid) end
+  call("HSET", hk, "langs", ARGV[A + 1], "skills", ARGV[A + 2], "fbl", ARGV[A + 3],
+       "lvl", ARGV[A + 4], "ord", ARGV[A + 5])
+  profiles[hid] = nil
+  if not pr then
+    call("HSET", hk, "pr", "offline", "rsn", "", "since", NOW_S, "c", "", "at", "",
+         "next", "", "nrsn", "", "end", "", "av", "", "calls", "0", "talk", "0", "miss", "0")
+    call("SADD", P .. "handlers", hid)
+  end
+  if pr == "available" then index(hid) end
+  return {created = not pr}
+end
+
+--@op presence
+local function run()
+  local hid, want, reason = ARGV[A], ARGV[A + 1], ARGV[A + 2]
+  local hk = P .. "h:" .. hid
+  local cur = call("HGET", hk, "pr")
+  if not cur then return {unknown = true} end
+  local res = {previous = cur, current = cur, withdrawn = false, deferred = false}
+  if cur == "on_call" then
+    -- the call goes on; what they asked for applies when their wrap-up ends
+    if want == "offline" or want == "break" then
+      call("HSET", hk, "next", want, "nrsn", reason)
+    else
+      call("HSET", hk, "next", "", "nrsn", "")
+    end
+    res.deferred = true
+    return res
+  end
+  if cur == want then
+    if want ~= "available" then call("HSET", hk, "rsn", reason) end
+    return res
+  end
+  if cur == "offered" then
+    if want == "available" or want == "wrap_up" then return res end -- the phone rings on
+    local cid = call("HGET", hk, "c")
+    set_state(hid, want, reason)
+    withdraw(cid, hid)
+    res.withdrawn = cid
+  elseif want == "available" then
+    call("HSET", hk, "pr", "available", "rsn", "", "since", NOW_S, "av", NOW_S,
+         "next", "", "nrsn", "")
+    index(hid)
+  else
+    if cur == "available" then deindex(hid) end
+    set_state(hid, want, reason)
+  end
+  res.current = want
+  return res
+end
+
+--@op end_wrap_up
+local function run()
+  local hid = ARGV[A]
+  local pr = call("HGET", P .. "h:" .. hid, "pr")
+  if pr ~= "wrap_up" then
+    return {previous = pr or false, current = pr or false, withdrawn = false, deferred = false}
+  end
+  return {previous = pr, current = finish_wrap_up(hid), withdrawn = false, deferred = false}
+end
+
+--@op accept
+local function run()
+  local cid, hid = ARGV[A], ARGV[A + 1]
+  local ck = P .. "c:" .. cid
+  local c = call("HMGET", ck, "st", "hs", "h", "enq")
+  if c[1] == "connected" and c[3] == hid then
+    return {won = true, released = {}, enq = c[4], duplicate = true}
+  end
+  local hids = split(c[2])
+  if c[1] ~= "offered" or not contains(hids, hid) or not holds(hid, cid, "offered") then
+    return {won = false, released = {}}
+  end
+  call("HSET", ck, "st", "connected", "h", hid, "hs", "", "at", NOW_S)
+  call("HSET", P .. "h:" .. hid, "pr", "on_call", "since", NOW_S, "miss", "0", "at", "")
+  call("ZREM", P .. "offers", hid)
+  local others = {}
+  for _, h in ipairs(hids) do if h ~= hid then others[#others + 1] = h end end
+  return {won = true, released = release_all(cid, others), enq = c[4]}
+end
+
+--@op decline
+local function run()
+  return decline_offer(ARGV[A], ARGV[A + 1], ARGV[A + 2] == "1")
+end
+
+--@op expire
+local function run()
+  local expired = {}
+  for _, hid in ipairs(call("ZRANGEBYSCORE", P .. "offers", "-inf", NOW - tonumber(ARGV[A]))) do
+    local cid = call("HGET", P .. "h:" .. hid, "c")
+    local r = decline_offer(cid, hid, true)
+    if r.applied then
+      expired[#expired + 1] = {cid, hid, r.handler, r.caller}
+    else -- not a pending offer after all: drop the stray entry
+      call("ZREM", P .. "offers", hid)
+    end
+  end
+  return expired
+end
+
+--@op complete
+local function run()
+  local cid, hid = ARGV[A], ARGV[A + 1]
+  local ck = P .. "c:" .. cid
+  local c = call("HMGET", ck, "st", "h")
+  if c[1] ~= "connected" or c[2] ~= hid then return {done = false} end
+  call("DEL", ck)
+  call("SREM", P .. "callers", cid)
+  local hk = P .. "h:" .. hid
+  local v = call("HMGET", hk, "calls", "talk")
+  call("HSET", hk, "calls", string.format("%d", (tonumber(v[1]) or 0) + 1),
+       "talk", string.format("%.17g", (tonumber(v[2]) or 0) + tonumber(ARGV[A + 2])),
+       "pr", "wrap_up", "rsn", "", "since", NOW_S, "end", NOW_S, "c", "", "at", "")
+  if ARGV[A + 3] == "0" then return {done = true, presence = finish_wrap_up(hid)} end
+  return {done = true, presence = "wrap_up"}
+end
+
+--@op dispatch
+local function run() return {} end
+
+--@op position
+local function run() return {position = position(ARGV[A])} end
+
+--@op waiting
+local function run()
+  -- every waiting caller as {member, score}, for the client to merge
+  local out = {}
+  for _, q in ipairs(call("SMEMBERS", P .. "queues")) do
+    local raw = call("ZRANGE", P .. "q:" .. q, 0, -1, "WITHSCORES")
+    for i = 1, #raw, 2 do out[#out + 1] = {raw[i], raw[i + 1]} end
+  end
+  return out
+end
+
+--@op oldest
+local function run()
+  local oldest = false
+  for _, q in ipairs(call("SMEMBERS", P .. "queues")) do
+    local head = call("ZRANGE", P .. "q:" .. q, 0, 0)
+    if head[1] then
+      local enq = tonumber(call("HGET", P .. "c:" .. string.sub(head[1], SEQ_WIDTH + 2), "enq"))
+      if not oldest or enq < oldest then oldest = enq end
+    end
+  end
+  return {enq = oldest}
+end
+
+--@op snapshot
+local function run()
+  local snap = {callers = {}, handlers = {}, queues = {}, offers = {}, indexes = {},
+                meta = hash(P .. "meta"), available = call("SMEMBERS", P .. "avail")}
+  for _, cid in ipairs(call("SMEMBERS", P .. "callers")) do
+    snap.callers[cid] = hash(P .. "c:" .. cid)
+  end
+  local seen = {}
+  for _, hid in ipairs(call("SMEMBERS", P .. "handlers")) do
+    snap.handlers[hid] = hash(P .. "h:" .. hid)
+    each_index(profile(hid), function(sfx) seen[sfx] = true end)
+  end
+  for sfx, _ in pairs(seen) do
+    local raw = call("ZRANGE", P .. sfx, 0, -1, "WITHSCORES")
+    local entries = {}
+    for i = 1, #raw, 2 do entries[#entries + 1] = {raw[i], raw[i + 1]} end
+    snap.indexes[sfx] = entries
+  end
+  for _, q in ipairs(call("SMEMBERS", P .. "queues")) do
+    local members = call("ZRANGE", P .. "q:" .. q, 0, -1)
+    if members[1] then snap.queues[q] = members end
+  end
+  local raw = call("ZRANGE", P .. "offers", 0, -1, "WITHSCORES")
+  for i = 1, #raw, 2 do snap.offers[raw[i]] = raw[i + 1] end
+  return snap
+end
+
+--@entry
+if NOW then ensure() end
+local result = run()
+local offers = {}
+if NOW and MAX_OFFERS > 0 then offers = dispatch(MAX_OFFERS) end
+return cjson.encode({result, offers})
