@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import array
 import functools
 import io
+import math
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -16,9 +19,11 @@ with warnings.catch_warnings():
     # pydub imports audioop (deprecated) and warns when ffmpeg is not on PATH.
     warnings.simplefilter("ignore")
     from pydub import AudioSegment
-    from pydub.generators import Sine, WhiteNoise
+    from pydub.utils import audioop, db_to_float
 
 RATE = 8000
+TONE_HZ = 220
+NOISE_SAMPLES = 16 * RATE  # a cached noise block: speech-length noise is a window of it
 _lock = threading.Lock()
 
 
@@ -85,18 +90,53 @@ def speech(text: str, language: str | None = None) -> AudioSegment:
     return tone(estimate_speech_seconds(text))
 
 
+def _samples(seconds: float) -> int:
+    """How many 8 kHz samples pydub's generators made for ``seconds`` (whole milliseconds)."""
+    return int(RATE * (max(1, round(seconds * 1000)) / 1000.0))
+
+
+def _segment(data: bytes) -> AudioSegment:
+    return AudioSegment(data=data, sample_width=2, frame_rate=RATE, channels=1)
+
+
+@functools.cache
+def _noise_block(volume: float) -> bytes:
+    """NOISE_SAMPLES of uniform white noise at ``volume`` dB below full scale (what pydub's
+    WhiteNoise makes), scaled in C, stored twice over so any window of it is one slice."""
+    block = audioop.mul(random.randbytes(2 * NOISE_SAMPLES), 2, db_to_float(volume))  # noqa: S311
+    return block + block
+
+
+def _white_noise(samples: int, volume: float) -> bytes:
+    """``samples`` of white noise: a window at a random offset of a cached noise block."""
+    block = _noise_block(volume)
+    start = 2 * random.randrange(NOISE_SAMPLES)  # noqa: S311
+    size = 2 * samples
+    if size <= NOISE_SAMPLES * 2:
+        return block[start : start + size]
+    return (block[start:] + block * (size // len(block) + 1))[:size]
+
+
+@functools.cache
+def _sine_period(volume: float) -> bytes:
+    """One exact period of the 220 Hz tone at 8 kHz: 11 cycles fit in 400 samples."""
+    period = RATE // math.gcd(RATE, TONE_HZ)
+    step = 2 * math.pi * TONE_HZ / RATE
+    scale = 32767 * db_to_float(volume)
+    return array.array("h", (int(math.sin(step * n) * scale) for n in range(period))).tobytes()
+
+
 def tone(seconds: float) -> AudioSegment:
     """A voice-like stand-in signal: a 220 Hz tone with a little noise."""
-    millis = max(1, round(seconds * 1000))
-    base = Sine(220, sample_rate=RATE).to_audio_segment(duration=millis, volume=-12)
-    hiss = WhiteNoise(sample_rate=RATE).to_audio_segment(duration=millis, volume=-30)
-    return normalise(base.overlay(hiss))
+    samples = _samples(seconds)
+    period = _sine_period(-12.0)
+    base = (period * (2 * samples // len(period) + 1))[: 2 * samples]
+    return _segment(audioop.add(base, _white_noise(samples, -30.0), 2))
 
 
 def noise(seconds: float) -> AudioSegment:
     """Unintelligible speech-level noise of the given length (``speak_for``)."""
-    millis = max(1, round(seconds * 1000))
-    return normalise(WhiteNoise(sample_rate=RATE).to_audio_segment(duration=millis, volume=-15))
+    return _segment(_white_noise(_samples(seconds), -15.0))
 
 
 def silence(seconds: float) -> AudioSegment:
@@ -108,11 +148,26 @@ def seconds_of(segment: AudioSegment) -> float:
 
 
 def mix(pieces: list[tuple[float, AudioSegment]], length: float) -> AudioSegment:
-    """Place each (offset seconds, audio) on a silent track ``length`` seconds long."""
-    track = silence(length)
+    """Place each (offset seconds, audio) on a silent track ``length`` seconds long: what
+    pydub's ``silent`` + ``overlay`` make (pieces cut at the end), summed in C on raw bytes."""
+    if any((p.frame_rate, p.channels, p.sample_width) != (RATE, 1, 2) for _, p in pieces):
+        track = silence(length)
+        for offset, piece in pieces:
+            track = track.overlay(piece, position=max(0, round(offset * 1000)))
+        return normalise(track)
+    frames = int(RATE * (max(0, round(length * 1000)) / 1000.0))
+    step = 2 * RATE // 1000  # bytes per millisecond
+    if pieces:  # pydub's overlay re-cuts the track to whole milliseconds of its own length
+        frames = step // 2 * round(1000 * (frames / RATE))
+    track = bytearray(2 * frames)
     for offset, piece in pieces:
-        track = track.overlay(piece, position=max(0, round(offset * 1000)))
-    return normalise(track)
+        start = min(max(0, round(offset * 1000)) * step, len(track))
+        data = piece.raw_data[: len(track) - start]
+        under = track[start : start + len(data)]
+        if under != bytes(len(under)):  # something there already: add, clipping like pydub
+            data = audioop.add(under, data, 2)
+        track[start : start + len(data)] = data
+    return _segment(bytes(track))
 
 
 def wav_bytes(segment: AudioSegment) -> bytes:

@@ -3,7 +3,9 @@
 Every live call runs in its own thread. A thread counts as *busy* while it is doing work
 (fetching a webhook, interpreting TwiML) and stops counting while it is blocked in
 ``Mailbox.get`` waiting for an event or for time to pass. ``settle()`` waits until no thread is
-busy: that is the quiescence the phone API returns at.
+busy: that is the quiescence the phone API returns at. Phone actions use ``settle_since()``:
+it returns once quiescence was reached after the action (even if another caller's action has
+already started new work), so concurrent callers do not wake each other for nothing.
 
 In virtual mode time stands still until ``advance()`` moves it; timers fire in deadline order
 and the engine settles after each one, so timeouts are deterministic and cost no real time.
@@ -20,6 +22,8 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from .workers import Workers
+
 
 class SettleTimeout(RuntimeError):
     """The emulator did not reach quiescence in time (a webhook hangs, or a loop never waits)."""
@@ -33,13 +37,19 @@ class Clock:
             raise ValueError("clock must be 'virtual' or 'real'")
         self.virtual = mode == "virtual"
         self.lock = threading.RLock()
-        self._settled = threading.Condition(self.lock)
+        # Strict waiters (settle, advance) need no work in flight while they hold the lock; one
+        # is woken per quiescence and passes it on if it starts nothing. Relaxed waiters (phone
+        # actions) only need some quiescence since they began: all of them are woken.
+        self._strict = threading.Condition(self.lock)
+        self._relaxed = threading.Condition(self.lock)
+        self._quiet = 0  # how many times the busy count fell to zero
         self._busy = 0
         self._vnow = 0.0
         self._t0 = time.monotonic()
         self._wall0 = datetime.now(UTC).replace(microsecond=0)
         self._timers: list[tuple[float, int, Mailbox, int]] = []
         self._seq = itertools.count()
+        self.workers = Workers()
 
     # -- time -------------------------------------------------------------------------------
     def now(self) -> float:
@@ -63,11 +73,18 @@ class Clock:
         with self.lock:
             self._busy -= 1
             if self._busy <= 0:
-                self._busy = 0
-                self._settled.notify_all()
+                self._went_quiet()
 
-    def spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
-        """Start ``target`` in a daemon thread that counts as busy until it blocks or ends."""
+    def _went_quiet(self) -> None:
+        """The busy count fell to zero (lock held): wake whoever waits for quiescence."""
+        self._busy = 0
+        self._quiet += 1
+        self._relaxed.notify_all()
+        self._strict.notify()
+
+    def spawn(self, target: Callable[[], None], name: str) -> None:
+        """Run ``target`` in a daemon thread (a reused one when idle) that counts as busy until
+        it blocks or ends."""
         self.enter()
 
         def run() -> None:
@@ -76,19 +93,46 @@ class Clock:
             finally:
                 self.leave()
 
-        thread = threading.Thread(target=run, name=name, daemon=True)
-        thread.start()
-        return thread
+        self.workers.run(run, name)
+
+    def close(self) -> None:
+        """Let the idle worker threads end (the emulator stops)."""
+        self.workers.close()
 
     def settle(self, timeout: float = 60.0) -> None:
         """Wait (real time) until no work is in flight."""
-        deadline = time.monotonic() + timeout
         with self.lock:
-            while self._busy > 0:
+            self._settle_locked(timeout)
+            self._pass_on()
+
+    def settle_since(self, timeout: float = 60.0) -> None:
+        """Wait (real time) until the emulator has been quiescent at some moment since now."""
+        with self.lock:
+            if self._busy <= 0:
+                return
+            seen = self._quiet
+            deadline = time.monotonic() + timeout
+            while self._quiet == seen:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise SettleTimeout(f"{self._busy} activities still busy after {timeout}s")
-                self._settled.wait(remaining)
+                self._relaxed.wait(remaining)
+
+    def _settle_locked(self, timeout: float) -> None:
+        """Wait until no work is in flight; returns holding the lock with the busy count 0."""
+        if self._busy <= 0:
+            return
+        deadline = time.monotonic() + timeout
+        while self._busy > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SettleTimeout(f"{self._busy} activities still busy after {timeout}s")
+            self._strict.wait(remaining)
+
+    def _pass_on(self) -> None:
+        """A strict waiter leaves quiescent without starting work: the next one may go."""
+        if self._busy <= 0:
+            self._strict.notify()
 
     @property
     def busy(self) -> int:
@@ -136,17 +180,19 @@ class Clock:
         with self.lock:
             limit = self._vnow + max_seconds
             while True:
-                self.settle(settle_timeout)
+                self._settle_locked(settle_timeout)
                 if done():
+                    self._pass_on()
                     return True
                 found = self._next_timer()
                 if found is None or found[0] > limit:
+                    self._pass_on()
                     return False
                 self._fire(found)
 
     def _run_timers_until(self, target: float, settle_timeout: float) -> None:
         while True:
-            self.settle(settle_timeout)
+            self._settle_locked(settle_timeout)
             found = self._next_timer()
             if found is None or found[0] > target:
                 return
@@ -202,8 +248,7 @@ class Mailbox:
             self._woken = False
             clock._busy -= 1
             if clock._busy <= 0:
-                clock._busy = 0
-                clock._settled.notify_all()
+                clock._went_quiet()
             try:
                 while not self._woken:
                     if clock.virtual or deadline is None:

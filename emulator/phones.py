@@ -99,7 +99,7 @@ class PhoneCall:
     def _act(self, event: tuple | None, listen: bool) -> PhoneCall:
         if event is not None:
             self._call.mailbox.post(event)
-        self._carrier.clock.settle()
+        self._carrier.clock.settle_since()
         if listen:
             self.listen()
         return self

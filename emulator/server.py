@@ -8,6 +8,8 @@ import threading
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
+# The verbs' modules are imported by call threads on first use; load them up front instead.
+from . import calls_api, conferences, dialing, gather, messages, queues, recording  # noqa: F401
 from .carrier import Carrier
 from .clock import SettleTimeout
 from .phones import Phone, PhoneCall
@@ -92,6 +94,7 @@ class Emulator:
                 self._thread.join(timeout)
                 self._thread = None
             carrier.webhooks.close()
+            carrier.clock.close()
 
     def __enter__(self) -> Emulator:
         return self.start()

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import hmac
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode
-
-import requests
-from requests.adapters import HTTPAdapter
-from twilio.request_validator import RequestValidator
+from urllib.parse import parse_qsl, quote_plus, urlencode
 
 from .errors import CarrierError
+from .httpclient import ConnectTimeout, HttpError, HttpPool, ReadTimeout, Reply
 
 USER_AGENT = "TwilioProxy/1.1"
+# The headers of every webhook, in the order the requests session used to send them.
+GET_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "Accept-Encoding": "gzip, deflate",
+    "Accept": "*/*",
+    "Connection": "keep-alive",
+}
+FORM_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,7 @@ class Overrides:
     policy: frozenset[str] = frozenset({"ct"})
 
     @classmethod
+    @functools.lru_cache(maxsize=256)
     def parse(cls, fragment: str) -> Overrides:
         values = dict(parse_qsl(fragment))
 
@@ -45,65 +55,98 @@ class Overrides:
         )
 
 
+@functools.lru_cache(maxsize=1024)
 def split_fragment(url: str) -> tuple[str, Overrides]:
     """The URL to request (fragment removed) and the connection overrides it carried."""
     base, _, fragment = url.partition("#")
     return base, Overrides.parse(fragment)
 
 
+_QUOTED: dict[str, str] = {}
+
+
+def _quoted(text: str) -> str:
+    """``quote_plus(text)``, remembered: names and most values recur from call to call."""
+    found = _QUOTED.get(text)
+    if found is None:
+        if len(_QUOTED) > 20000:
+            _QUOTED.clear()
+        found = _QUOTED[text] = quote_plus(text)
+    return found
+
+
+def form_body(params: dict[str, str]) -> bytes:
+    """``urlencode(params)`` (``None`` values left out, as requests did), as bytes."""
+    return "&".join(
+        [
+            _quoted(name) + "=" + _quoted(value)
+            for name, value in params.items()
+            if value is not None
+        ]
+    ).encode("ascii")
+
+
+class Signer:
+    """``RequestValidator(auth_token).compute_signature`` for plain dicts, with the HMAC key
+    schedule done once: HMAC-SHA1 over the URL then each parameter name and value, sorted."""
+
+    def __init__(self, auth_token: str) -> None:
+        self._mac = hmac.new(auth_token.encode("utf-8"), digestmod=hashlib.sha1)
+
+    def sign(self, url: str, params: dict[str, str]) -> str:
+        mac = self._mac.copy()
+        if params:
+            url += "".join([name + params[name] for name in sorted(params)])
+        mac.update(url.encode("utf-8"))
+        return base64.b64encode(mac.digest()).decode("utf-8").strip()
+
+
 class Webhooks:
-    """Sends Twilio's webhook requests with one pooled session shared by all call threads."""
+    """Sends Twilio's webhook requests over keep-alive connections shared by all call threads."""
 
     def __init__(self, auth_token: str, pool_size: int = 128) -> None:
-        self.validator = RequestValidator(auth_token)
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=16, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.trust_env = False
+        self.signer = Signer(auth_token)
+        self.http = HttpPool(pool_size)
 
     def close(self) -> None:
-        self.session.close()
+        self.http.close()
 
-    def signed(self, url: str, method: str, params: dict[str, str]) -> tuple[str, dict, dict]:
+    def signed(self, url: str, method: str, params: dict[str, str]) -> tuple[str, bytes, dict]:
         """The URL to request, the form body and the headers, signed like Twilio signs them."""
-        method = method.upper()
-        if method == "GET":
+        if method.upper() == "GET":
             sep = "&" if "?" in url else "?"
             full = url + (sep + urlencode(params) if params else "")
-            signature = self.validator.compute_signature(full, {})
-            return full, {}, {"X-Twilio-Signature": signature, "User-Agent": USER_AGENT}
-        signature = self.validator.compute_signature(url, params)
+            headers = {**GET_HEADERS, "X-Twilio-Signature": self.signer.sign(full, {})}
+            return full, b"", headers
         headers = {
-            "X-Twilio-Signature": signature,
-            "User-Agent": USER_AGENT,
-            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            **GET_HEADERS,
+            "X-Twilio-Signature": self.signer.sign(url, params),
+            "Content-Type": FORM_TYPE,
         }
-        return url, params, headers
+        return url, form_body(params), headers
 
-    def send(self, url: str, method: str, params: dict[str, str]) -> requests.Response:
+    def send(self, url: str, method: str, params: dict[str, str]) -> Reply:
         """Request ``url`` (with its override fragment); CarrierError 11200/11205 on failure."""
         target, opts = split_fragment(url)
+        method = method.upper()
         full, body, headers = self.signed(target, method, params)
         attempts = 1 + opts.retries
         timeout = (min(opts.connect, opts.total), min(opts.read, opts.total))
         last: CarrierError | None = None
         for _ in range(attempts):
             try:
-                response = self.session.request(
-                    method.upper(), full, data=body or None, headers=headers, timeout=timeout
-                )
-            except requests.exceptions.ConnectTimeout as exc:
+                response = self.http.request(method, full, body or None, headers, timeout)
+            except ConnectTimeout as exc:
                 last = CarrierError(11205, f"HTTP connection failure: {exc}", target)
                 if not opts.policy & {"ct", "all"}:
                     break
                 continue
-            except requests.exceptions.ReadTimeout as exc:
+            except ReadTimeout as exc:
                 last = CarrierError(11205, f"HTTP connection failure: read timeout: {exc}", target)
                 if not opts.policy & {"rt", "all"}:
                     break
                 continue
-            except requests.exceptions.RequestException as exc:
+            except HttpError as exc:
                 last = CarrierError(11200, f"HTTP retrieval failure: {exc}", target)
                 if not opts.policy & {"ct", "all"}:
                     break
