@@ -6,10 +6,10 @@ Phase 1 (full): the hotline app under gunicorn (2 sync workers, real SQLite and 
 Redis) behind the in-process emulator; ``concurrency`` caller threads each place complete IVR
 calls: dial → Russian → operator → the message box (a 2 s message) → ``#`` → thanks and hang-up,
 with every status and recording callback. Phase 2 (emulator only): the same calls, the same
-TwiML, against a minimal endpoint under the same gunicorn settings that replays the app's
-captured responses without any work, so the emulator does exactly what it did in phase 1.
-``overhead_fraction`` = the emulator-only time per call ÷ the full time per call (an upper bound
-on the emulator's share: phase 2 still includes the minimal endpoint's HTTP time).
+TwiML, against a minimal endpoint (a keep-alive asyncio HTTP server in its own process) that
+replays the app's captured responses without any work, so the emulator does exactly what it did
+in phase 1. ``overhead_fraction`` = the emulator-only time per call ÷ the full time per call (an
+upper bound on the emulator's share: phase 2 still includes the minimal endpoint's HTTP time).
 
 The last line is one JSON object: calls, concurrency, calls_per_s, emulator_only_calls_per_s,
 overhead_fraction. Target: overhead under 25 % at 50 concurrent calls.
@@ -18,9 +18,11 @@ overhead_fraction. Target: overhead under 25 % at 50 concurrent calls.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -36,31 +38,94 @@ from emulator import Emulator
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-token-" + "c" * 20
 HOTLINE = "+15005550006"
-CANNED_ENV = "HOTLINE_BENCH_CANNED"
 
 
 # ------------------------------------------------------------------ the minimal endpoint
-def _load_canned() -> dict[str, str]:
-    path = os.environ.get(CANNED_ENV)
-    return json.loads(Path(path).read_text()) if path else {}
+async def _serve_canned(port: int, bodies: dict[str, bytes]) -> None:
+    """HTTP/1.1 with keep-alive, answering each path with its canned TwiML and nothing else."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line:
+                    return
+                length, close = 0, False
+                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                    elif name.strip().lower() == b"connection":
+                        close = value.strip().lower() == b"close"
+                if length:
+                    await reader.readexactly(length)
+                path = request_line.split(b" ")[1].split(b"?")[0].decode()
+                body = bodies.get(path, b"<Response/>")
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n"
+                    % len(body)
+                    + body
+                )
+                await writer.drain()
+                if close:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
 
 
-canned_app = Flask("canned")
-_CANNED: dict[str, str] = {}
+def serve_canned(port: int, canned_file: Path) -> None:
+    base = f"http://127.0.0.1:{port}"
+    bodies = {
+        path: body.replace("{BASE}", base).encode()
+        for path, body in json.loads(canned_file.read_text()).items()
+    }
+    bodies["/healthz"] = b"ok"
+    asyncio.run(_serve_canned(port, bodies))
 
 
-@canned_app.route("/<path:path>", methods=["GET", "POST"])
-def canned(path: str) -> Response:
-    """Replay the app's TwiML for this path (query ignored), doing no other work."""
-    if not _CANNED:
-        _CANNED.update(_load_canned())
-    body = _CANNED.get("/" + path, "<Response/>")
-    return Response(body.replace("{BASE}", request.host_url.rstrip("/")), mimetype="text/xml")
+class CannedEndpoint:
+    """The minimal endpoint in its own process (so it does not share the emulator's GIL)."""
 
+    def __init__(self, canned_file: Path):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.calls",
+                "--serve-canned",
+                str(self.port),
+                str(canned_file),
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+        )
 
-@canned_app.get("/healthz")
-def canned_health() -> str:
-    return "ok"
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.base + "/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the minimal endpoint did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
 
 
 # ------------------------------------------------------------------ capturing the TwiML
@@ -146,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--serve-canned", nargs=2, metavar=("PORT", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_canned:
+        serve_canned(int(args.serve_canned[0]), Path(args.serve_canned[1]))
+        return 0
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the capture proxy's access log
 
     from app import run_migrations
@@ -156,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         redis = EmbeddedRedis(work / "redis.sock").start()
         emu = Emulator(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, clock="virtual").start()
         servers: list[Gunicorn] = []
+        endpoints: list[CannedEndpoint] = []
         try:
             db_url = f"sqlite:///{work / 'hotline.sqlite3'}"
             run_migrations(db_url)
@@ -179,18 +249,15 @@ def main(argv: list[str] | None = None) -> int:
             app_server.wait_ready("/healthz")
             base = f"http://127.0.0.1:{port}"
 
-            canned_path = capture_twiml(emu, base, work)
-            canned_env = dict(env, **{CANNED_ENV: str(canned_path)})
-            bare_log = work / "minimal.log"
-            bare = Gunicorn("minimal", "bench.calls:canned_app", options, canned_env, bare_log)
-            servers.append(bare.start())
-            bare.wait_ready("/healthz")
+            minimal_endpoint = CannedEndpoint(capture_twiml(emu, base, work))
+            endpoints.append(minimal_endpoint)
+            minimal_endpoint.wait_ready()
 
             emu.add_number(HOTLINE, voice_url=f"{base}/voice/incoming",
                            voice_fallback_url=f"{base}/voice/fallback",
                            status_callback=f"{base}/voice/status")  # fmt: skip
             minimal = "+15005550011"
-            bare_base = f"http://127.0.0.1:{bare.port}"
+            bare_base = minimal_endpoint.base
             emu.add_number(minimal, voice_url=f"{bare_base}/voice/incoming",
                            status_callback=f"{bare_base}/voice/status")  # fmt: skip
 
@@ -203,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for server in servers:
                 server.stop()
+            for endpoint in endpoints:
+                endpoint.stop()
             emu.stop()
             redis.stop()
 
