@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dataprotection import DataProtector, Sealed, normalise_number
@@ -67,6 +67,58 @@ _SET_PATH = (
     .where(_interaction.c.id == bindparam("interaction"))
     .values(ivr_path=bindparam("path"))
 )
+_SET_LANGUAGE = (
+    update(_inquiry)
+    .where(_inquiry.c.id == bindparam("inquiry"))
+    .values(language=bindparam("new_language"), updated_at=bindparam("now"))
+)
+_SET_KIND = (
+    update(_inquiry)
+    .where(_inquiry.c.id == bindparam("inquiry"))
+    .values(kind=bindparam("new_kind"), priority=bindparam("new_priority"),
+            updated_at=bindparam("now"))
+)  # fmt: skip
+_REQUEST_CALLBACK = (
+    update(_inquiry)
+    .where(_inquiry.c.id == bindparam("inquiry"))
+    .values(callback_requested=True, callback_requested_at=bindparam("now"))
+)
+_STORE_RECORDING = (
+    update(_interaction)
+    .where(_interaction.c.id == bindparam("interaction"))
+    .values(
+        recording_sid=bindparam("sid"),
+        recording_url=func.coalesce(bindparam("url"), _interaction.c.recording_url),
+        recording_duration_s=func.coalesce(
+            bindparam("duration"), _interaction.c.recording_duration_s
+        ),
+        recording_status=bindparam("new_status"),
+    )
+)
+
+
+def _status_update(**values: Any) -> Any:
+    """A conditional status UPDATE: only from a lower-ranked status (the list is bound)."""
+    return (
+        update(_interaction)
+        .where(
+            _interaction.c.id == bindparam("interaction"),
+            _interaction.c.status.in_(bindparam("lower", expanding=True)),
+        )
+        .values(status=bindparam("new_status"), **values)
+    )
+
+
+_STATUS_PROGRESS = _status_update()
+_STATUS_ANSWERED = _status_update(answered_at=bindparam("now"))
+_STATUS_FINAL = _status_update(
+    ended_at=bindparam("now"),
+    duration_s=func.coalesce(bindparam("duration"), _interaction.c.duration_s),
+)
+_LOWER_RANKED = {
+    status: [s for s, r in CALL_STATUS_RANK.items() if r < rank]
+    for status, rank in CALL_STATUS_RANK.items()
+}
 
 
 def caller_number(protector: DataProtector, caller: Caller) -> str | None:
@@ -234,28 +286,34 @@ class CallLog:
         self.conn.execute(_SET_PATH, {"interaction": state.interaction_id, "path": state.ivr_path})
         return True
 
-    def update_inquiry(self, state: CallState, **values: Any) -> None:
-        """Set the case's language / kind / priority (what the caller chose)."""
-        values["updated_at"] = utcnow()
-        self.conn.execute(update(_inquiry).where(_inquiry.c.id == state.inquiry_id), values)
-        state.language = values.get("language", state.language)
-        state.kind = values.get("kind", state.kind)
+    def set_language(self, state: CallState, language: str) -> None:
+        self.conn.execute(
+            _SET_LANGUAGE,
+            {"inquiry": state.inquiry_id, "new_language": language, "now": utcnow()},
+        )
+        state.language = language
+
+    def set_kind(self, state: CallState, kind: str, priority: int) -> None:
+        self.conn.execute(
+            _SET_KIND,
+            {"inquiry": state.inquiry_id, "new_kind": kind, "new_priority": priority,
+             "now": utcnow()},
+        )  # fmt: skip
+        state.kind = kind
 
     def request_callback(self, state: CallState, reason: str) -> None:
         """Note on the case that the caller wants to be called back (idempotent)."""
         now = utcnow()
         if not state.callback_requested:
-            self.conn.execute(
-                update(_inquiry)
-                .where(_inquiry.c.id == state.inquiry_id)
-                .values(callback_requested=True, callback_requested_at=now)
-            )
+            self.conn.execute(_REQUEST_CALLBACK, {"inquiry": state.inquiry_id, "now": now})
             state.callback_requested = True
             self.add_event(
                 state, "CALLBACK_REQUESTED", {"reason": reason},
                 dedupe_key=f"callback:{state.provider_sid}",
             )  # fmt: skip
-        self.conn.execute(_REOPEN_INQUIRY, {"inquiry": state.inquiry_id, "now": now})
+        if state.inquiry_status == "new":
+            self.conn.execute(_REOPEN_INQUIRY, {"inquiry": state.inquiry_id, "now": now})
+            state.inquiry_status = "open"
 
     def apply_call_status(
         self, state: CallState, status: str, *, duration_s: int | None = None
@@ -264,24 +322,20 @@ class CallLog:
 
         One conditional UPDATE (only from a lower-ranked status): atomic across processes.
         """
-        rank = CALL_STATUS_RANK.get(status)
-        if rank is None:
+        lower = _LOWER_RANKED.get(status)
+        if lower is None:
             return False
-        lower = [s for s, r in CALL_STATUS_RANK.items() if r < rank]
-        now = utcnow()
-        values: dict[str, Any] = {"status": status}
-        if status == "in-progress":
-            values["answered_at"] = now
         if status in FINAL_CALL_STATUSES:
-            values["ended_at"] = now
-            if duration_s is not None:
-                values["duration_s"] = duration_s
-        result = self.conn.execute(
-            update(_interaction)
-            .where(_interaction.c.id == state.interaction_id, _interaction.c.status.in_(lower))
-            .values(**values)
-        )
-        changed = bool(result.rowcount)
+            statement = _STATUS_FINAL
+        elif status == "in-progress":
+            statement = _STATUS_ANSWERED
+        else:
+            statement = _STATUS_PROGRESS
+        params = {
+            "interaction": state.interaction_id, "lower": lower, "new_status": status,
+            "now": utcnow(), "duration": duration_s,
+        }  # fmt: skip
+        changed = bool(self.conn.execute(statement, params).rowcount)
         if changed:
             state.status = status
         return changed
@@ -299,18 +353,16 @@ class CallLog:
         moves forward)."""
         if not recording_sid or state.recording_sid not in (None, recording_sid):
             return
-        values: dict[str, Any] = {"recording_sid": recording_sid}
-        if url:
-            values["recording_url"] = url
-        if duration_s is not None:
-            values["recording_duration_s"] = duration_s
+        new_status = state.recording_status
         current = RECORDING_STATUS_RANK.get(state.recording_status or "", -1)
         if status is not None and RECORDING_STATUS_RANK.get(status, -1) > current:
-            values["recording_status"] = status
+            new_status = status
         elif status is None and state.recording_status is None:
-            values["recording_status"] = "completed"
+            new_status = "completed"
         self.conn.execute(
-            update(_interaction).where(_interaction.c.id == state.interaction_id).values(**values)
-        )
+            _STORE_RECORDING,
+            {"interaction": state.interaction_id, "sid": recording_sid, "url": url or None,
+             "duration": duration_s, "new_status": new_status},
+        )  # fmt: skip
         state.recording_sid = recording_sid
-        state.recording_status = values.get("recording_status", state.recording_status)
+        state.recording_status = new_status

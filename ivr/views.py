@@ -181,14 +181,10 @@ def menu_answer(node_name: str) -> VoiceResponse:
 
 
 def _apply_choice(calls: CallLog, call: CallState, chosen: dict[str, str]) -> None:
-    values: dict[str, object] = {}
     if "language" in chosen:
-        values["language"] = chosen["language"]
+        calls.set_language(call, chosen["language"])
     if "kind" in chosen:
-        values["kind"] = chosen["kind"]
-        values["priority"] = flow().kind_priority[chosen["kind"]]
-    if values:
-        calls.update_inquiry(call, **values)
+        calls.set_kind(call, chosen["kind"], flow().kind_priority[chosen["kind"]])
 
 
 @bp.post("/voice/message/recorded")
