@@ -1,27 +1,32 @@
 """The routing core: waiting callers, handler presence and atomic assignment, all in Redis.
 
-No Twilio, no database: the caller of this class persists events and places the offer calls.
-Every operation is one call of one Lua script (``routing/lua/*.lua``, registered once), so any
-number of RQ workers may call it concurrently: no caller is offered to two handlers (except under
-ring-all, where the first accept wins) and no handler ever holds two callers. Every operation is
-idempotent and safe out of order: it checks the state it expects and otherwise does nothing.
+No Twilio, no database, nothing from the app: the caller of this class persists events and places
+the offer calls. Every operation is one call of one Lua script (assembled from ``routing/lua/``),
+so any number of RQ workers may call it concurrently: no caller is offered to two handlers (except
+under ring-all, where the first accept wins) and no handler ever holds two callers. Every
+operation is idempotent and safe out of order: it checks the state it expects, else does nothing.
 
 Operations that free a handler take ``dispatch=True`` to run the assignment in the same atomic
-step and return the offers it made (one round trip for "wrap-up ended, who is next?").
+step and return the offers it made (one round trip for "wrap-up ended: who is next?").
 
-Redis layout (``prefix`` = ``hl:r:`` by default; ids only, never a phone number):
+Redis layout under ``prefix`` (``hl:r:``); ids only, never a phone number:
 
-- ``q:{lang}:{kind}:{priority}`` ZSET, one per caller attribute set: score ``enqueued_at -
-  priority``, member ``{arrival seq:015d}:{caller_id}`` (equal scores: first come first served);
-  ``queues`` SET names the non-empty ones; ``seq`` the arrival counter.
-- ``c:{caller_id}`` HASH: state, language, kind, priority, enqueued_at, the handlers offered to
-  or connected; ``callers`` / ``offered`` / ``connected`` SETs.
-- ``h:{handler_id}`` HASH: profile, presence, reason, today's calls and talk time, last call end,
-  consecutive misses, the caller offered or connected; ``handlers`` SET; ``levels`` ZSET.
-- ``ix:{lang}:{skill}:{level}`` / ``fx:…`` ZSETs of AVAILABLE handlers (own / fallback
-  languages) scored by the strategy's metric; ``ixn`` HASH of their sizes; ``avail`` SET.
-- ``offers`` ZSET handler → offered at (pending offers); ``rr`` round-robin memory; ``meta``
-  strategy and stats day.
+- ``q:{lang}:{kind}:{priority}`` ZSET per caller attribute set: score ``enqueued_at - priority``,
+  member ``{arrival seq:015d}:{caller_id}`` (equal scores: first come, first served), so its head
+  is its longest waiter; ``queues`` SET names the queues; ``seq`` the arrival counter.
+- ``c:{caller_id}`` HASH: state, language, kind, priority, enqueued_at, score, seq, the handlers
+  offered to (``hs``) or connected (``h``); ``callers`` SET.
+- ``h:{handler_id}`` HASH: profile, presence and reason, presence asked for during a call, last
+  call end, calls and talk time today, consecutive misses, the caller offered or connected;
+  ``handlers`` SET.
+- ``ix:{lang}:{skill}`` / ``fx:{lang}:{skill}`` ZSETs of AVAILABLE handlers by own / fallback
+  language, scored ``level * 1e13 + the strategy's metric``; ``avail`` SET.
+- ``offers`` ZSET handler → offered at (the pending offers); ``rr`` round-robin memory;
+  ``meta`` the strategy the indexes are scored for and the stats day.
+
+One strategy per prefix: a core with another strategy re-scores the indexes on its first call.
+The scripts build key names from the prefix (they declare no KEYS), so this needs a standalone
+(or Sentinel) Redis, not Redis Cluster.
 """
 
 from __future__ import annotations
@@ -32,14 +37,27 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from routing.strategies import SETTABLE_PRESENCES, STRATEGIES, check_strategy
+from routing.strategies import (
+    SETTABLE_PRESENCES,
+    STRATEGIES,
+    AcceptResult,
+    Completed,
+    DeclineResult,
+    HandlerProfile,
+    Offer,
+    PresenceChange,
+    QueueFull,
+    RemovedCaller,
+    Requeued,
+    UnknownHandler,
+    check_strategy,
+)
 
 _LUA = Path(__file__).with_name("lua")
 _ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
@@ -58,114 +76,13 @@ def _sources() -> dict[str, str]:
     return {name[3:]: f"{common}\n{body}\n{entry}" for name, body in named.items()}
 
 
-class QueueFull(Exception):
-    """``max_queue`` callers already wait: send this one to the overflow (message box)."""
-
-
-class UnknownHandler(KeyError):
-    """No profile for this handler id: ``upsert_handler`` it first."""
-
-
-@dataclass(frozen=True)
-class HandlerProfile:
-    """Who a handler is for routing: ``level`` lower is offered first, ``order`` for linear and
-    round-robin; ``fallback_languages`` are taken only from callers who waited long enough."""
-
-    handler_id: str
-    languages: tuple[str, ...]
-    skills: tuple[str, ...]  # inquiry kinds: surrender, family, pow_info, other
-    level: int = 1
-    order: int = 0
-    fallback_languages: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Offer:
-    """Place offer calls for ``caller_id`` to ``handler_ids`` (several only under ring-all)."""
-
-    caller_id: str
-    handler_ids: tuple[str, ...]
-    language_fallback: bool
-    waited_s: float
-
-
-@dataclass(frozen=True)
-class AcceptResult:
-    """``won``: this handler has the caller. ``released``: cancel their offer calls."""
-
-    won: bool
-    released: tuple[str, ...] = ()
-    waited_s: float | None = None
-    offers: tuple[Offer, ...] = ()
-
-
-@dataclass(frozen=True)
-class DeclineResult:
-    """``applied`` False: no such pending offer (nothing changed)."""
-
-    applied: bool
-    handler_presence: str | None = None  # "available", or "break" after max_misses
-    caller_state: str | None = None  # "waiting" again, or still "offered" to others
-    offers: tuple[Offer, ...] = ()
-
-
-@dataclass(frozen=True)
-class RemovedCaller:
-    """``previous`` state; ``handler_ids``: cancel their offer calls (they are available again).
-
-    A connected caller is not removed (``removed`` False, ``handler_ids`` = the handler on the
-    call): end that call with ``complete``.
-    """
-
-    previous: str | None
-    handler_ids: tuple[str, ...] = ()
-    removed: bool = False
-    offers: tuple[Offer, ...] = ()
-
-
-@dataclass(frozen=True)
-class Requeued:
-    """Truthy when the caller waits again; ``released``: handlers whose offer calls to cancel."""
-
-    requeued: bool
-    released: tuple[str, ...] = ()
-    offers: tuple[Offer, ...] = ()
-
-    def __bool__(self) -> bool:
-        return self.requeued
-
-
-@dataclass(frozen=True)
-class Completed:
-    """Truthy when the call was counted; ``presence``: the handler's presence now."""
-
-    done: bool
-    presence: str | None = None
-    offers: tuple[Offer, ...] = ()
-
-    def __bool__(self) -> bool:
-        return self.done
-
-
-@dataclass(frozen=True)
-class PresenceChange:
-    """``withdrawn``: the caller whose offer to this handler was withdrawn (cancel that call).
-    ``deferred``: the handler is on a call; offline/break applies when their wrap-up ends."""
-
-    previous: str | None
-    current: str | None
-    withdrawn: str | None = None
-    deferred: bool = False
-    offers: tuple[Offer, ...] = ()
-
-
 def _check_id(value: str, what: str) -> str:
     if not isinstance(value, str) or not _ID.fullmatch(value) or _PHONE_LIKE.fullmatch(value):
-        raise ValueError(f"{what} must be an opaque id (letters, digits, _.:@-), not {what} data")
+        raise ValueError(f"{what} must be an opaque id (letters, digits, _.:@-), not personal data")
     return value
 
 
-def _check_names(values: Iterable[str], what: str) -> str:
+def _names(values: Iterable[str], what: str) -> str:
     values = tuple(dict.fromkeys(values))
     for value in values:
         if not isinstance(value, str) or not _NAME.fullmatch(value):
@@ -173,10 +90,10 @@ def _check_names(values: Iterable[str], what: str) -> str:
     return ",".join(values)
 
 
-def _num(value: float, what: str) -> str:
+def _num(value: float, what: str, limit: float = 1e10) -> str:
     value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{what} must be finite")
+    if not math.isfinite(value) or abs(value) >= limit:
+        raise ValueError(f"{what} must be finite and under {limit:g} (seconds)")
     return repr(value)
 
 
@@ -185,7 +102,11 @@ def _seq(value: Any) -> list[Any]:
 
 
 class RoutingCore:
-    """The ACD state of one hotline in one Redis (see the module docstring for the layout)."""
+    """The ACD state of one hotline in one Redis (see the module docstring for the layout).
+
+    Times (``now``, ``enqueued_at``) are Unix seconds, passed in by the caller (workers' clocks,
+    or a test's). Priorities are in seconds of wait: score = priority + seconds waited.
+    """
 
     STRATEGIES = STRATEGIES
 
@@ -200,46 +121,39 @@ class RoutingCore:
         ring_all_max: int = 10,
         max_queue: int = 500,
         stats_utc_offset_s: float = 0.0,
+        max_offers_per_dispatch: int = 50,
     ) -> None:
+        if not _PREFIX.fullmatch(prefix):
+            raise ValueError("prefix: letters, digits and _.:{}- only")
         self.redis = redis_client
         self.prefix = prefix
         self.strategy = check_strategy(strategy)
         self.max_queue = max_queue
-        self._header = " ".join(
-            [
-                prefix,
-                self.strategy,
-                _num(language_fallback_after_s, "language_fallback_after_s"),
-                str(int(max_misses)),
-                str(max(1, int(ring_all_max))),
-                str(int(max_queue)),
-                _num(stats_utc_offset_s, "stats_utc_offset_s"),
-            ]
-        )
-        if not _PREFIX.fullmatch(prefix):
-            raise ValueError("prefix: letters, digits and _.:{}- only")
-        self._scripts = {
-            op: redis_client.register_script(source) for op, source in _sources().items()
-        }
-
-    # -- plumbing ----------------------------------------------------------------------------
+        self.max_offers_per_dispatch = max_offers_per_dispatch
+        fields = [
+            prefix,
+            self.strategy,
+            _num(language_fallback_after_s, "language_fallback_after_s"),
+            str(int(max_misses)),
+            str(max(1, int(ring_all_max))),
+            str(int(max_queue)),
+            _num(stats_utc_offset_s, "stats_utc_offset_s"),
+        ]
+        self._header = " ".join(fields)
+        self._scripts = {op: redis_client.register_script(src) for op, src in _sources().items()}
 
     def _run(
-        self,
-        op: str,
-        now: float | None,
-        *args: str,
-        max_offers: int = 0,
-        seed: int | None = None,
+        self, op: str, now: float | None, *args: str, dispatch: int = 0, seed: int | None = None
     ) -> tuple[Any, tuple[Offer, ...]]:
+        """Run one operation's script; ``dispatch`` > 0: then dispatch up to that many offers."""
         if seed is None:
             seed = secrets.randbits(31) if self.strategy == "random" else 0
         now_s = "-" if now is None else _num(now, "now")
         script = self._scripts[op]
-        argv = (f"{self._header} {now_s} {int(seed)} {int(max_offers)}", *args)
+        argv = (f"{self._header} {now_s} {int(seed)} {int(dispatch)}", *args)
         try:
             raw = self.redis.evalsha(script.sha, 0, *argv)
-        except redis.exceptions.NoScriptError:  # a flushed or different server: load it again
+        except redis.exceptions.NoScriptError:  # a flushed or another server: load it again
             script.sha = self.redis.script_load(script.script)
             raw = self.redis.evalsha(script.sha, 0, *argv)
         result, offers = json.loads(raw)
@@ -250,66 +164,65 @@ class RoutingCore:
             for cid, hids, fallback, enq in offers
         )
 
-    def _max_offers(self, dispatch: bool) -> int:
-        return 50 if dispatch else 0
+    def _then(self, dispatch: bool) -> int:
+        return self.max_offers_per_dispatch if dispatch else 0
 
     # -- callers -----------------------------------------------------------------------------
 
     def enqueue(
         self, caller_id: str, *, language: str, kind: str, priority: float, enqueued_at: float
     ) -> int:
-        """Queue a caller; returns its 1-based position (0 if already offered or connected).
+        """Queue a caller; returns its 1-based position (0 if it is already offered/connected).
 
-        ``priority`` is in seconds of wait (score = priority + seconds waited). Idempotent: a
-        caller the core already knows is left exactly as it is. Raises ``QueueFull``.
+        Idempotent: a caller the core already knows is left exactly as it is (its first
+        attributes stay). Raises ``QueueFull`` when ``max_queue`` callers wait.
         """
-        _check_id(caller_id, "caller_id")
-        lang, kind_ = _check_names([language], "language"), _check_names([kind], "kind")
-        prio = _num(priority, "priority")
-        enq = _num(enqueued_at, "enqueued_at")
-        score = _num(float(enqueued_at) - float(priority), "score")
+        lang, kind_ = _names([language], "language"), _names([kind], "kind")
+        prio, enq = _num(priority, "priority", 1e9), _num(enqueued_at, "enqueued_at")
+        score = repr(float(enqueued_at) - float(priority))
         result, _ = self._run(
-            "enqueue", enqueued_at, caller_id, lang, kind_, prio, enq, score,
-            f"{lang}:{kind_}:{prio}",
+            "enqueue", enqueued_at, _check_id(caller_id, "caller_id"), lang, kind_, prio, enq,
+            score, f"{lang}:{kind_}:{prio}",
         )  # fmt: skip
         if result.get("full"):
             raise QueueFull(f"{self.max_queue} callers are waiting")
         return int(result["position"])
 
-    def requeue(self, caller_id: str, *, now: float | None = None, dispatch: bool = False
-                ) -> Requeued:
+    def requeue(
+        self, caller_id: str, *, now: float | None = None, dispatch: bool = False
+    ) -> Requeued:
         """An offer (or the bridge after an accept) failed: the caller waits again in its
         original place; every handler it held is released (cancel their calls)."""
         result, offers = self._run(
-            "requeue", self._now(now), _check_id(caller_id, "caller_id"),
-            max_offers=self._max_offers(dispatch),
-        )  # fmt: skip
+            "requeue", self._now(now), caller_id, dispatch=self._then(dispatch)
+        )
         return Requeued(bool(result["requeued"]), tuple(_seq(result["released"])), offers)
 
-    def remove(self, caller_id: str, *, now: float | None = None, dispatch: bool = False
-               ) -> RemovedCaller:
-        """Abandon / leave / timeout of a caller who is waiting or being offered."""
+    def remove(
+        self, caller_id: str, *, now: float | None = None, dispatch: bool = False
+    ) -> RemovedCaller:
+        """Abandon / leave / timeout of a waiting or offered caller (see ``RemovedCaller``)."""
         result, offers = self._run(
-            "remove", self._now(now), _check_id(caller_id, "caller_id"),
-            max_offers=self._max_offers(dispatch),
-        )  # fmt: skip
-        return RemovedCaller(
-            result["previous"] or None,
-            tuple(_seq(result["handlers"])),
-            bool(result["removed"]),
-            offers,
+            "remove", self._now(now), caller_id, dispatch=self._then(dispatch)
         )
+        handlers = tuple(_seq(result["handlers"]))
+        return RemovedCaller(result["previous"] or None, handlers, bool(result["removed"]), offers)
 
     def caller_state(self, caller_id: str) -> str | None:
-        """"waiting", "offered", "connected", or None for a caller the core does not know."""
-        state = self.redis.hget(self._key("c:", caller_id), "st")
-        return state.decode() if state else None
+        """The caller's state: waiting, offered, connected, or None if the core does not know it."""
+        state = self.redis.hget(f"{self.prefix}c:{caller_id}", "st")
+        return state.decode() if isinstance(state, bytes) else state
 
     def waiting(self) -> list[str]:
         """Waiting caller ids in dispatch order: score (priority + wait), then arrival."""
         result, _ = self._run("waiting", None)
         entries = sorted((float(score), member) for member, score in _seq(result))
         return [member.split(":", 1)[1] for _, member in entries]
+
+    def waiting_count(self) -> int:
+        """How many callers wait (not offered, not connected)."""
+        result, _ = self._run("count", None)
+        return int(result["waiting"])
 
     def position(self, caller_id: str) -> int | None:
         """1-based place among waiting callers; None if not waiting."""
@@ -324,12 +237,14 @@ class RoutingCore:
     # -- handlers ----------------------------------------------------------------------------
 
     def upsert_handler(self, profile: HandlerProfile, *, now: float | None = None) -> None:
-        """Create or update a handler's profile (a new one starts offline); re-indexes them."""
-        languages = _check_names(profile.languages, "language")
+        """Create (offline) or update a handler's profile; an available one is re-indexed."""
+        own = _names(profile.languages, "language")
         fallback = [lang for lang in profile.fallback_languages if lang not in profile.languages]
+        if not 0 <= int(profile.level) <= 99 or not 0 <= int(profile.order) < 10**9:
+            raise ValueError("level must be 0-99 and order 0 to 10**9")
         self._run(
-            "upsert", self._now(now), _check_id(profile.handler_id, "handler_id"), languages,
-            _check_names(profile.skills, "skill"), _check_names(fallback, "language"),
+            "upsert", self._now(now), _check_id(profile.handler_id, "handler_id"), own,
+            _names(profile.skills, "skill"), _names(fallback, "language"),
             str(int(profile.level)), str(int(profile.order)),
         )  # fmt: skip
 
@@ -342,7 +257,7 @@ class RoutingCore:
         now: float,
         dispatch: bool = False,
     ) -> PresenceChange:
-        """Set offline / available / break / wrap_up.
+        """Set offline / available / break / wrap_up (``reason``: free text for supervisors).
 
         While an offer rings, offline/break withdraw it (``withdrawn``; the caller keeps its
         place) and available is a no-op; while on a call, offline/break are deferred to the end
@@ -351,43 +266,41 @@ class RoutingCore:
         if presence not in SETTABLE_PRESENCES:
             raise ValueError(f"presence must be one of {SETTABLE_PRESENCES}, not {presence!r}")
         result, offers = self._run(
-            "presence", now, _check_id(handler_id, "handler_id"), presence, reason or "",
-            max_offers=self._max_offers(dispatch),
+            "presence", now, handler_id, presence, (reason or "")[:200],
+            dispatch=self._then(dispatch),
         )  # fmt: skip
         if result.get("unknown"):
             raise UnknownHandler(handler_id)
         return self._presence_change(result, offers)
 
     def presence(self, handler_id: str) -> tuple[str, str | None]:
-        """(presence, reason); ("offline", None) for an unknown handler."""
-        presence, reason = self.redis.hmget(self._key("h:", handler_id), "pr", "rsn")
-        if presence is None:
-            return ("offline", None)
-        return (presence.decode(), reason.decode() if reason else None)
+        """(presence, reason or None); ("offline", None) for an unknown handler."""
+        values = self.redis.hmget(f"{self.prefix}h:{handler_id}", "pr", "rsn")
+        presence, reason = (v.decode() if isinstance(v, bytes) else v for v in values)
+        return (presence or "offline", reason or None)
 
-    def end_wrap_up(self, handler_id: str, now: float, *, dispatch: bool = False
-                    ) -> PresenceChange:
-        """wrap_up → available (or the presence deferred during the call); else nothing."""
-        result, offers = self._run(
-            "end_wrap_up", now, _check_id(handler_id, "handler_id"),
-            max_offers=self._max_offers(dispatch),
-        )  # fmt: skip
+    def end_wrap_up(self, handler_id: str, now: float, *, dispatch: bool = False) -> PresenceChange:
+        """wrap_up → available (or the presence asked for during the call); else nothing."""
+        result, offers = self._run("end_wrap_up", now, handler_id, dispatch=self._then(dispatch))
         return self._presence_change(result, offers)
 
     # -- assignment --------------------------------------------------------------------------
 
-    def dispatch(self, now: float, *, max_offers: int = 50, seed: int | None = None
-                 ) -> list[Offer]:
+    def dispatch(
+        self, now: float, *, max_offers: int | None = None, seed: int | None = None
+    ) -> list[Offer]:
         """Pair the best waiting callers with the best eligible available handlers (atomic)."""
-        _, offers = self._run("dispatch", now, max_offers=max_offers, seed=seed)
+        limit = self.max_offers_per_dispatch if max_offers is None else max_offers
+        _, offers = self._run("dispatch", now, dispatch=max(0, limit), seed=seed)
         return list(offers)
 
-    def accept(self, caller_id: str, handler_id: str, now: float, *, dispatch: bool = False
-               ) -> AcceptResult:
+    def accept(
+        self, caller_id: str, handler_id: str, now: float, *, dispatch: bool = False
+    ) -> AcceptResult:
         """First accept wins: caller connected, handler on_call, other ring-all handlers
         released; a late or stale accept returns ``won=False`` and changes nothing."""
         result, offers = self._run(
-            "accept", now, caller_id, handler_id, max_offers=self._max_offers(dispatch)
+            "accept", now, caller_id, handler_id, dispatch=self._then(dispatch)
         )
         waited = now - float(result["enq"]) if result.get("enq") else None
         return AcceptResult(bool(result["won"]), tuple(_seq(result["released"])), waited, offers)
@@ -406,20 +319,20 @@ class RoutingCore:
         another ring-all offer is still pending. No such offer: nothing happens."""
         result, offers = self._run(
             "decline", now, caller_id, handler_id, "1" if missed else "0",
-            max_offers=self._max_offers(dispatch),
+            dispatch=self._then(dispatch),
         )  # fmt: skip
         if not result["applied"]:
             return DeclineResult(False, offers=offers)
         return DeclineResult(True, result["handler"], result["caller"], offers)
 
-    def expire_offers(self, now: float, *, older_than_s: float, dispatch: bool = False
-                      ) -> tuple[list[tuple[str, str]], tuple[Offer, ...]]:
-        """Count offers pending longer than ``older_than_s`` as missed (a lost no-answer
-        callback must not leave a handler "offered"); returns (caller, handler) pairs."""
+    def expire_offers(
+        self, now: float, *, older_than_s: float, dispatch: bool = False
+    ) -> tuple[list[tuple[str, str]], tuple[Offer, ...]]:
+        """Count offers pending longer than ``older_than_s`` as missed, so a lost no-answer
+        callback cannot leave a handler "offered"; returns the (caller, handler) pairs."""
         result, offers = self._run(
-            "expire", now, _num(older_than_s, "older_than_s"),
-            max_offers=self._max_offers(dispatch),
-        )  # fmt: skip
+            "expire", now, _num(older_than_s, "older_than_s"), dispatch=self._then(dispatch)
+        )
         return [(cid, hid) for cid, hid, *_ in _seq(result)], offers
 
     def complete(
@@ -433,31 +346,39 @@ class RoutingCore:
         dispatch: bool = False,
     ) -> Completed:
         """The call ended: today's calls and talk time counted, the caller gone, the handler to
-        wrap_up (``wrap_up=False``: straight to available, or the presence deferred during the
-        call). Nothing happens (falsy result) unless that caller was connected to that handler,
-        so a repeated complete counts nothing twice."""
+        wrap_up (``wrap_up=False``: straight to available, or the presence asked for during the
+        call). Falsy, nothing counted, unless that caller was connected to that handler."""
         result, offers = self._run(
             "complete", now, caller_id, handler_id, _num(talk_s, "talk_s"),
-            "1" if wrap_up else "0", max_offers=self._max_offers(dispatch),
+            "1" if wrap_up else "0", dispatch=self._then(dispatch),
         )  # fmt: skip
         return Completed(bool(result["done"]), result.get("presence"), offers)
 
     # -- whole state -------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """Every routing key decoded (for the reconciler, the supervisor view and tests)."""
+        """Every routing key, decoded: ``callers``/``handlers`` (their hashes), ``queues``
+        (members in order), ``indexes`` ([handler, score] pairs), ``offers``, ``available``,
+        ``meta``, and ``counts`` of callers by state and handlers by presence."""
         result, _ = self._run("snapshot", None)
         snap = {key: (value or {}) for key, value in result.items()}
         snap["available"] = sorted(_seq(result["available"]))
         snap["queues"] = {q: _seq(members) for q, members in snap["queues"].items()}
         snap["indexes"] = {sfx: _seq(entries) for sfx, entries in snap["indexes"].items()}
-        snap["counts"] = self._counts(snap)
+        callers: dict[str, int] = {}
+        for caller in snap["callers"].values():
+            callers[caller["st"]] = callers.get(caller["st"], 0) + 1
+        handlers: dict[str, int] = {}
+        for handler in snap["handlers"].values():
+            handlers[handler["pr"]] = handlers.get(handler["pr"], 0) + 1
+        snap["counts"] = {"callers": callers, "handlers": handlers}
         return snap
 
     def reset(self) -> None:
         """Drop every routing key under the prefix (the reconciler then rebuilds)."""
-        batch: list[bytes] = []
-        for key in self.redis.scan_iter(match=self._glob(), count=1000):
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + "*"
+        batch: list[Any] = []
+        for key in self.redis.scan_iter(match=pattern, count=1000):
             batch.append(key)
             if len(batch) >= 500:
                 self.redis.unlink(*batch)
@@ -465,34 +386,16 @@ class RoutingCore:
         if batch:
             self.redis.unlink(*batch)
 
-    # -- helpers -----------------------------------------------------------------------------
-
-    def _key(self, kind: str, ident: str) -> str:
-        return f"{self.prefix}{kind}{ident}"
-
-    def _glob(self) -> str:
-        return re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + "*"
-
     @staticmethod
     def _now(now: float | None) -> float:
         return time.time() if now is None else now
 
     @staticmethod
-    def _presence_change(result: dict[str, Any], offers: Sequence[Offer]) -> PresenceChange:
+    def _presence_change(result: dict[str, Any], offers: tuple[Offer, ...]) -> PresenceChange:
         return PresenceChange(
             result["previous"] or None,
             result["current"] or None,
             result["withdrawn"] or None,
             bool(result["deferred"]),
-            tuple(offers),
+            offers,
         )
-
-    @staticmethod
-    def _counts(snap: dict[str, Any]) -> dict[str, Any]:
-        states: dict[str, int] = {}
-        for caller in snap["callers"].values():
-            states[caller["st"]] = states.get(caller["st"], 0) + 1
-        presences: dict[str, int] = {}
-        for handler in snap["handlers"].values():
-            presences[handler["pr"]] = presences.get(handler["pr"], 0) + 1
-        return {"callers": states, "handlers": presences}

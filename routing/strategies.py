@@ -1,8 +1,8 @@
-"""The handler-choice strategies and presences the routing core knows, in the hotline's words.
+"""The routing vocabulary: strategies, presences, and the values the routing core takes and gives.
 
 Handler level comes before the strategy: among the handlers who may take a caller, the lowest
 level is offered first, and only then does the strategy pick within that level. A caller's own
-languages are tried before the languages handlers take only as a fallback (see ``RoutingCore``).
+languages are tried before the languages handlers take only as a fallback.
 
 ==================  ==============================================================================
 longest-idle        the handler idle longest: their last call's end (or the last offer they let
@@ -18,11 +18,12 @@ random              uniform among the best level, from a seed the client passes 
 linear              by ``order``, from the top every time
 ==================  ==============================================================================
 
-"Today" is the UTC day shifted by ``stats_utc_offset_s``; the first event of a new day zeroes
-every handler's calls and talk time.
+"Today" is the UTC day shifted by ``stats_utc_offset_s``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 STRATEGIES: tuple[str, ...] = (
     "longest-idle",
@@ -47,3 +48,105 @@ def check_strategy(name: str) -> str:
     if name not in STRATEGIES:
         raise ValueError(f"unknown routing strategy {name!r}; known: {', '.join(STRATEGIES)}")
     return name
+
+
+class QueueFull(Exception):
+    """``max_queue`` callers already wait: send this one to the overflow (message box)."""
+
+
+class UnknownHandler(KeyError):
+    """No profile for this handler id: ``upsert_handler`` it first."""
+
+
+@dataclass(frozen=True)
+class HandlerProfile:
+    """Who a handler is for routing. ``level``: lower is offered first (0-99); ``order``: for
+    linear, round-robin and ring-all (0 to 10**9); ``fallback_languages``: taken only from
+    callers who waited ``language_fallback_after_s``."""
+
+    handler_id: str
+    languages: tuple[str, ...]
+    skills: tuple[str, ...]  # inquiry kinds: surrender, family, pow_info, other
+    level: int = 1
+    order: int = 0
+    fallback_languages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Place offer calls for ``caller_id`` to ``handler_ids`` (several only under ring-all)."""
+
+    caller_id: str
+    handler_ids: tuple[str, ...]
+    language_fallback: bool
+    waited_s: float
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    """``won``: this handler has the caller. ``released``: cancel their offer calls."""
+
+    won: bool
+    released: tuple[str, ...] = ()
+    waited_s: float | None = None
+    offers: tuple[Offer, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeclineResult:
+    """``applied`` False: no such pending offer (nothing changed)."""
+
+    applied: bool
+    handler_presence: str | None = None  # "available", or "break" after max_misses
+    caller_state: str | None = None  # "waiting" again, or still "offered" to others
+    offers: tuple[Offer, ...] = ()
+
+
+@dataclass(frozen=True)
+class RemovedCaller:
+    """``previous`` state; ``handler_ids``: cancel their offer calls (they are available again).
+
+    A connected caller is not removed (``removed`` False, ``handler_ids`` = the handler on the
+    call): end that call with ``complete``.
+    """
+
+    previous: str | None
+    handler_ids: tuple[str, ...] = ()
+    removed: bool = False
+    offers: tuple[Offer, ...] = ()
+
+
+@dataclass(frozen=True)
+class Requeued:
+    """Truthy when the caller waits again; ``released``: handlers whose offer calls to cancel."""
+
+    requeued: bool
+    released: tuple[str, ...] = ()
+    offers: tuple[Offer, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.requeued
+
+
+@dataclass(frozen=True)
+class Completed:
+    """Truthy when the call was counted; ``presence``: the handler's presence now."""
+
+    done: bool
+    presence: str | None = None
+    offers: tuple[Offer, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.done
+
+
+@dataclass(frozen=True)
+class PresenceChange:
+    """``withdrawn``: the caller whose offer to this handler was withdrawn (cancel that call).
+    ``deferred``: the handler is on a call; offline/break applies when their wrap-up ends."""
+
+    previous: str | None
+    current: str | None
+    withdrawn: str | None = None
+    deferred: bool = False
+    offers: tuple[Offer, ...] = ()

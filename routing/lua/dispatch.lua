@@ -70,7 +70,7 @@ local function servable_queues(available)
   if available > 8 then return queues end
   local pairs_ = {}
   for _, hid in ipairs(call("SMEMBERS", P .. "avail")) do
-    each_index(profile(hid), function(sfx) pairs_[string.sub(sfx, 4)] = true end)
+    for _, sfx in ipairs(profile(hid).keys) do pairs_[string.sub(sfx, 4)] = true end
   end
   local out = {}
   for _, q in ipairs(queues) do
@@ -83,6 +83,7 @@ local function dispatch(max_offers)
   local offers = {}
   local available = call("SCARD", P .. "avail")
   if max_offers <= 0 or available == 0 then return offers end
+  ensure()
   local heads = {}
   for _, q in ipairs(servable_queues(available)) do
     local h = call("ZRANGE", P .. "q:" .. q, 0, 0, "WITHSCORES")

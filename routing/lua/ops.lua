@@ -66,7 +66,8 @@ local function run()
   profiles[hid] = nil
   if not pr then
     call("HSET", hk, "pr", "offline", "rsn", "", "since", NOW_S, "c", "", "at", "",
-         "next", "", "nrsn", "", "end", "", "av", "", "calls", "0", "talk", "0", "miss", "0")
+         "next", "", "nrsn", "", "end", "", "av", "", "calls", "0", "talk", "0", "sday", "",
+         "miss", "0")
     call("SADD", P .. "handlers", hid)
   end
   if pr == "available" then index(hid) end
@@ -115,11 +116,13 @@ end
 --@op end_wrap_up
 local function run()
   local hid = ARGV[A]
-  local pr = call("HGET", P .. "h:" .. hid, "pr")
-  if pr ~= "wrap_up" then
-    return {previous = pr or false, current = pr or false, withdrawn = false, deferred = false}
+  local v = call("HMGET", P .. "h:" .. hid, "pr", "next", "nrsn")
+  if v[1] ~= "wrap_up" then
+    return {previous = v[1] or false, current = v[1] or false, withdrawn = false,
+            deferred = false}
   end
-  return {previous = pr, current = finish_wrap_up(hid), withdrawn = false, deferred = false}
+  return {previous = v[1], current = finish_wrap_up(hid, v[2], v[3]), withdrawn = false,
+          deferred = false}
 end
 
 --@op accept
@@ -171,11 +174,13 @@ local function run()
   call("DEL", ck)
   call("SREM", P .. "callers", cid)
   local hk = P .. "h:" .. hid
-  local v = call("HMGET", hk, "calls", "talk")
-  call("HSET", hk, "calls", string.format("%d", (tonumber(v[1]) or 0) + 1),
-       "talk", string.format("%.17g", (tonumber(v[2]) or 0) + tonumber(ARGV[A + 2])),
+  local v = call("HMGET", hk, "calls", "talk", "sday", "next", "nrsn")
+  local calls, talk = 0, 0
+  if v[3] == TODAY then calls, talk = tonumber(v[1]) or 0, tonumber(v[2]) or 0 end
+  call("HSET", hk, "calls", string.format("%d", calls + 1),
+       "talk", string.format("%.17g", talk + tonumber(ARGV[A + 2])), "sday", TODAY,
        "pr", "wrap_up", "rsn", "", "since", NOW_S, "end", NOW_S, "c", "", "at", "")
-  if ARGV[A + 3] == "0" then return {done = true, presence = finish_wrap_up(hid)} end
+  if ARGV[A + 3] == "0" then return {done = true, presence = finish_wrap_up(hid, v[4], v[5])} end
   return {done = true, presence = "wrap_up"}
 end
 
@@ -195,6 +200,9 @@ local function run()
   end
   return out
 end
+
+--@op count
+local function run() return {waiting = waiting_count()} end
 
 --@op oldest
 local function run()
@@ -219,7 +227,7 @@ local function run()
   local seen = {}
   for _, hid in ipairs(call("SMEMBERS", P .. "handlers")) do
     snap.handlers[hid] = hash(P .. "h:" .. hid)
-    each_index(profile(hid), function(sfx) seen[sfx] = true end)
+    for _, sfx in ipairs(profile(hid).keys) do seen[sfx] = true end
   end
   for sfx, _ in pairs(seen) do
     local raw = call("ZRANGE", P .. sfx, 0, -1, "WITHSCORES")
@@ -237,7 +245,6 @@ local function run()
 end
 
 --@entry
-if NOW then ensure() end
 local result = run()
 local offers = {}
 if NOW and MAX_OFFERS > 0 then offers = dispatch(MAX_OFFERS) end

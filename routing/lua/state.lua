@@ -46,71 +46,82 @@ end
 
 local profiles = {} -- profile fields read in this script run (only upsert changes them)
 
-local function profile(hid)
+local function index_keys(p)
+  local keys, skills = {}, split(p.skills)
+  for _, lang in ipairs(split(p.langs)) do
+    for _, skill in ipairs(skills) do keys[#keys + 1] = "ix:" .. lang .. ":" .. skill end
+  end
+  for _, lang in ipairs(split(p.fbl)) do
+    for _, skill in ipairs(skills) do keys[#keys + 1] = "fx:" .. lang .. ":" .. skill end
+  end
+  return keys
+end
+
+local function profile(hid, v)
   local p = profiles[hid]
   if not p then
-    local v = call("HMGET", P .. "h:" .. hid, "langs", "skills", "fbl", "lvl", "ord")
+    v = v or call("HMGET", P .. "h:" .. hid, "langs", "skills", "fbl", "lvl", "ord")
     p = {langs = v[1], skills = v[2], fbl = v[3], lvl = v[4], ord = v[5]}
+    p.keys = index_keys(p)
     profiles[hid] = p
   end
   return p
 end
 
-local function score(hid)
-  local p = profile(hid)
-  local m = tonumber(p.ord) or 0 -- linear, round-robin, ring-all, random
-  if STRATEGY ~= "linear" and STRATEGY ~= "round-robin" and STRATEGY ~= "ring-all"
-      and STRATEGY ~= "random" then
-    local v = call("HMGET", P .. "h:" .. hid, "end", "av", "calls", "talk")
-    -- idle since: the last call's end (or offer let go), else when they became available
-    local idle = tonumber(v[1]) or tonumber(v[2]) or 0
-    if STRATEGY == "longest-idle" then
-      m = idle
-    elseif STRATEGY == "fewest-calls" then
-      m = math.min(tonumber(v[3]) or 0, 990) * 1e10 + idle
-    else -- least-talk-time
-      m = math.min(math.floor(tonumber(v[4]) or 0), 99999) * 1e7 + idle / 1000
-    end
+local TODAY = NOW and string.format("%d", math.floor((NOW + DAY_OFFSET) / 86400))
+local BY_ORDER = {["linear"] = true, ["round-robin"] = true, ["ring-all"] = true,
+                  ["random"] = true}
+local BY_STATS = {["fewest-calls"] = true, ["least-talk-time"] = true}
+
+local function score(p, v)
+  -- v: the handler's "end", "av", "calls", "talk", "sday" fields
+  if BY_ORDER[STRATEGY] then return tonumber(p.lvl) * LEVEL + (tonumber(p.ord) or 0) end
+  -- idle since: the last call's end (or offer let go), else when they became available
+  local idle = tonumber(v[1]) or tonumber(v[2]) or 0
+  local calls, talk = 0, 0
+  if v[5] == TODAY then calls, talk = tonumber(v[3]) or 0, tonumber(v[4]) or 0 end
+  local m = idle
+  if STRATEGY == "fewest-calls" then
+    m = math.min(calls, 990) * 1e10 + idle
+  elseif STRATEGY == "least-talk-time" then
+    m = math.min(math.floor(talk), 99999) * 1e7 + idle / 1000
   end
   return tonumber(p.lvl) * LEVEL + m
 end
 
-local function each_index(p, fn)
-  local skills = split(p.skills)
-  for _, lang in ipairs(split(p.langs)) do
-    for _, skill in ipairs(skills) do fn("ix:" .. lang .. ":" .. skill) end
+local ensured = false
+local index
+
+-- The strategy and the stats day live in "meta": a new strategy, or a new day under a strategy
+-- that counts today's calls or talk time, re-scores the indexes. Checked once per script run,
+-- before the indexes are touched. The day only moves forward (workers' clocks differ).
+local function ensure()
+  if ensured then return end
+  ensured = true
+  local m = call("HMGET", P .. "meta", "strategy", "day")
+  local new_day = (tonumber(m[2]) or -1e18) < tonumber(TODAY)
+  if m[1] == STRATEGY and not (new_day and BY_STATS[STRATEGY]) then
+    if new_day then call("HSET", P .. "meta", "day", TODAY) end
+    return
   end
-  for _, lang in ipairs(split(p.fbl)) do
-    for _, skill in ipairs(skills) do fn("fx:" .. lang .. ":" .. skill) end
-  end
+  if new_day then call("HSET", P .. "meta", "day", TODAY) end
+  call("HSET", P .. "meta", "strategy", STRATEGY)
+  for _, hid in ipairs(call("SMEMBERS", P .. "avail")) do index(hid) end
 end
 
-local function index(hid)
-  local s = score(hid)
-  each_index(profile(hid), function(sfx) call("ZADD", P .. sfx, s, hid) end)
+index = function(hid)
+  ensure()
+  local v = call("HMGET", P .. "h:" .. hid, "langs", "skills", "fbl", "lvl", "ord",
+                 "end", "av", "calls", "talk", "sday")
+  local p = profile(hid, v)
+  local s = score(p, {v[6], v[7], v[8], v[9], v[10]})
+  for _, sfx in ipairs(p.keys) do call("ZADD", P .. sfx, s, hid) end
   call("SADD", P .. "avail", hid)
 end
 
 local function deindex(hid)
-  each_index(profile(hid), function(sfx) call("ZREM", P .. sfx, hid) end)
+  for _, sfx in ipairs(profile(hid).keys) do call("ZREM", P .. sfx, hid) end
   call("SREM", P .. "avail", hid)
-end
-
--- The strategy and the stats day live in "meta": a new day zeroes today's calls and talk time,
--- a new strategy re-scores the indexes. The day only moves forward (workers' clocks differ).
-local function ensure()
-  local m = call("HMGET", P .. "meta", "strategy", "day")
-  local day = math.floor((NOW + DAY_OFFSET) / 86400)
-  local new_day = (tonumber(m[2]) or -1e18) < day
-  if m[1] == STRATEGY and not new_day then return end
-  if new_day then
-    for _, hid in ipairs(call("SMEMBERS", P .. "handlers")) do
-      call("HSET", P .. "h:" .. hid, "calls", "0", "talk", "0")
-    end
-    call("HSET", P .. "meta", "day", string.format("%d", day))
-  end
-  call("HSET", P .. "meta", "strategy", STRATEGY)
-  for _, hid in ipairs(call("SMEMBERS", P .. "avail")) do index(hid) end
 end
 
 -- Callers -----------------------------------------------------------------------------------
@@ -207,15 +218,13 @@ local function release_all(cid, hids)
   return released
 end
 
-local function finish_wrap_up(hid)
+local function finish_wrap_up(hid, next_presence, next_reason)
   -- wrap_up over: available, or the presence asked for during the call. Returns it.
-  local hk = P .. "h:" .. hid
-  local v = call("HMGET", hk, "next", "nrsn")
-  if v[1] and v[1] ~= "" then
-    set_state(hid, v[1], v[2])
-    return v[1]
+  if next_presence and next_presence ~= "" then
+    set_state(hid, next_presence, next_reason)
+    return next_presence
   end
-  call("HSET", hk, "pr", "available", "rsn", "", "since", NOW_S, "av", NOW_S)
+  call("HSET", P .. "h:" .. hid, "pr", "available", "rsn", "", "since", NOW_S, "av", NOW_S)
   index(hid)
   return "available"
 end
