@@ -37,18 +37,6 @@ class SettingsError(RuntimeError):
     """The environment does not describe a runnable hotline."""
 
 
-def env_bool(value: str | None, default: bool, name: str) -> bool:
-    """Parse a boolean strictly: anything but true/false/1/0/yes/no is an error."""
-    if value is None or value == "":
-        return default
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name} must be true or false, not {value!r}")
-
-
 def env_int(value: str | None, default: int, name: str) -> int:
     if value is None or value == "":
         return default
