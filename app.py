@@ -15,6 +15,7 @@ from flask import Flask, jsonify
 from sqlalchemy import text
 
 import extensions
+import routing.models  # noqa: F401 - the handler table on the metadata
 from ivr.flow import load_flow
 from settings import Settings, load_settings
 
@@ -71,12 +72,15 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     from ivr.cli import carrier_cli, ivr_cli
     from ivr.views import bp as voice_bp
+    from routing.cli import handlers_cli, routing_cli
 
     app.register_blueprint(voice_bp)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)
     app.cli.add_command(ivr_cli)
     app.cli.add_command(carrier_cli)
+    app.cli.add_command(handlers_cli)
+    app.cli.add_command(routing_cli)
     app.cli.add_command(migrate_command)
     return app
 

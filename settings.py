@@ -11,14 +11,26 @@ import base64
 import dataclasses
 import json
 import os
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ENVIRONMENTS = ("development", "test", "production")
 ROOT = Path(__file__).resolve().parent
 DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
+
+#: How the routing core may choose a handler (see ACD.md); routing.strategies uses this list.
+ROUTING_STRATEGIES = (
+    "longest-idle",
+    "round-robin",
+    "fewest-calls",
+    "least-talk-time",
+    "ring-all",
+    "random",
+    "linear",
+)
 
 #: What production cannot run without (environment variable names).
 PRODUCTION_REQUIRED = (
@@ -71,6 +83,45 @@ def parse_data_keys(value: str, name: str = "HOTLINE_DATA_KEYS") -> dict[str, by
     return keys
 
 
+def env_choice(value: str | None, default: str, name: str, choices: Iterable[str]) -> str:
+    if value is None or value == "":
+        return default
+    known = tuple(choices)
+    if value not in known:
+        raise SettingsError(f"{name} must be one of {', '.join(known)}, not {value!r}")
+    return value
+
+
+def env_nonnegative(value: str | None, default: int, name: str) -> int:
+    number = env_int(value, default, name)
+    if number < 0:
+        raise SettingsError(f"{name} must not be negative, not {number}")
+    return number
+
+
+_LANGUAGE_CODE = re.compile(r"[a-z]{2}")
+
+
+def parse_fallback_languages(
+    value: str, name: str = "ROUTING_FALLBACK_LANGUAGES"
+) -> tuple[tuple[str, str], ...]:
+    """Parse ``handler:caller[,handler:caller…]`` language pairs (e.g. ``uk:ru,ru:uk``);
+    an empty value means no fallback at all."""
+    pairs: list[tuple[str, str]] = []
+    for part in value.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        own, sep, other = (piece.strip() for piece in part.partition(":"))
+        if not sep or not _LANGUAGE_CODE.fullmatch(own) or not _LANGUAGE_CODE.fullmatch(other):
+            raise SettingsError(
+                f"{name}: each entry is handler-language:caller-language (like uk:ru), not {part!r}"
+            )
+        if own != other and (own, other) not in pairs:
+            pairs.append((own, other))
+    return tuple(pairs)
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -89,6 +140,12 @@ class Settings:
     ivr_max_attempts: int = 3
     message_max_seconds: int = 120
     rq_queue: str = "hotline"
+    routing_strategy: str = "longest-idle"
+    routing_max_misses: int = 2
+    routing_language_fallback_after_s: int = 60
+    #: (handler language, caller language) pairs: a handler who speaks the first also takes
+    #: callers of the second once they have waited ``routing_language_fallback_after_s``.
+    routing_fallback_languages: tuple[tuple[str, str], ...] = (("uk", "ru"), ("ru", "uk"))
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(env={self.env!r}, public_base_url={self.public_base_url!r}, secrets=…)"
@@ -108,6 +165,12 @@ class Settings:
     @property
     def embedded_redis_socket(self) -> Path:
         return self.instance_path / "redis.sock"
+
+    def fallback_languages_for(self, languages: Iterable[str]) -> list[str]:
+        """The fallback languages a handler speaking ``languages`` gets by default."""
+        own = list(languages)
+        found = [then for lang, then in self.routing_fallback_languages if lang in own]
+        return [lang for lang in dict.fromkeys(found) if lang not in own]
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -181,6 +244,20 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         log_level=get("LOG_LEVEL", "INFO").upper(),
         ivr_max_attempts=env_int(env_map.get("IVR_MAX_ATTEMPTS"), 3, "IVR_MAX_ATTEMPTS"),
         message_max_seconds=env_int(env_map.get("MESSAGE_MAX_SECONDS"), 120, "MESSAGE_MAX_SECONDS"),
+        routing_strategy=env_choice(
+            env_map.get("ROUTING_STRATEGY"), "longest-idle", "ROUTING_STRATEGY", ROUTING_STRATEGIES
+        ),
+        routing_max_misses=env_nonnegative(
+            env_map.get("ROUTING_MAX_MISSES"), 2, "ROUTING_MAX_MISSES"
+        ),
+        routing_language_fallback_after_s=env_nonnegative(
+            env_map.get("ROUTING_LANGUAGE_FALLBACK_AFTER_S"),
+            60,
+            "ROUTING_LANGUAGE_FALLBACK_AFTER_S",
+        ),
+        routing_fallback_languages=parse_fallback_languages(
+            env_map.get("ROUTING_FALLBACK_LANGUAGES", "uk:ru,ru:uk")
+        ),
     )
     if settings.env == "production" and not settings.public_base_url.startswith("https://"):
         raise SettingsError("PUBLIC_BASE_URL must be https:// in production")

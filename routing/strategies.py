@@ -25,15 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STRATEGIES: tuple[str, ...] = (
-    "longest-idle",
-    "round-robin",
-    "fewest-calls",
-    "least-talk-time",
-    "ring-all",
-    "random",
-    "linear",
-)
+from settings import ROUTING_STRATEGIES as STRATEGIES  # one list: settings validates against it
 
 #: what a handler (or supervisor) may set; "offered" and "on_call" are set by the core itself
 SETTABLE_PRESENCES: tuple[str, ...] = ("offline", "available", "break", "wrap_up")

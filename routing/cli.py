@@ -1,0 +1,137 @@
+"""Command-line tools: call handlers (add, list, presence) and the routing reconciler."""
+
+from __future__ import annotations
+
+import click
+import redis
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from extensions import db_session, services
+from routing.models import Handler
+from routing.reconcile import rebuild_handlers
+from routing.service import (
+    HandlerNotFound,
+    create_handler,
+    handler_phone,
+    masked_phone,
+    routing_core,
+    set_presence,
+)
+
+handlers_cli = AppGroup("handlers", help="Call handlers: add them, list them, set presence.")
+routing_cli = AppGroup("routing", help="The routing state in Redis.")
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _core():
+    svc = services()
+    return routing_core(svc.settings, svc.redis)
+
+
+@handlers_cli.command("add")
+@click.option("--name", required=True, help="display name")
+@click.option("--languages", required=True, help="comma-separated: ru,uk,en")
+@click.option("--skills", required=True, help="comma-separated: surrender,family,pow_info,other")
+@click.option("--phone", default=None, help="their phone, E.164 (stored sealed, never shown)")
+@click.option("--client", default=None, help="their browser client name")
+@click.option("--level", default=1, type=int, show_default=True, help="lower is offered first")
+@click.option("--position", default=0, type=int, show_default=True, help="order in the level")
+@click.option("--wrap-up", "wrap_up", default=30, type=int, show_default=True, help="seconds")
+@click.option("--fallback-languages", default=None, help="default: ROUTING_FALLBACK_LANGUAGES")
+def add_handler(
+    name: str,
+    languages: str,
+    skills: str,
+    phone: str | None,
+    client: str | None,
+    level: int,
+    position: int,
+    wrap_up: int,
+    fallback_languages: str | None,
+) -> None:
+    """Add a handler (offline until they set themselves available)."""
+    svc = services()
+    session = db_session()
+    try:
+        handler_id = create_handler(
+            session, svc.protector, display_name=name, languages=_split(languages),
+            skills=_split(skills), phone=phone, client=client, level=level, position=position,
+            wrap_up_s=wrap_up, settings=svc.settings,
+            fallback_languages=None if fallback_languages is None else _split(fallback_languages),
+        )  # fmt: skip
+    except ValueError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    session.commit()
+    click.echo(f"handler {handler_id} added ({name}, offline)")
+
+
+def _reach(handler: Handler) -> str:
+    if handler.client_identity is not None:
+        return f"client:{handler.client_identity}"
+    number = handler_phone(services().protector, handler)
+    return masked_phone(number) if number else "-"
+
+
+@handlers_cli.command("list")
+@click.option("--all", "show_all", is_flag=True, help="include inactive handlers")
+def list_handlers(show_all: bool) -> None:
+    """List handlers: languages, skills, the masked phone or client, level and presence."""
+    query = select(Handler).order_by(Handler.level, Handler.position, Handler.id)
+    if not show_all:
+        query = query.where(Handler.active.is_(True))
+    rows = [
+        (
+            str(h.id), h.display_name, ",".join(h.languages), ",".join(h.skills), _reach(h),
+            str(h.level), h.presence, h.presence_reason or "",
+        )
+        for h in db_session().scalars(query)
+    ]  # fmt: skip
+    if not rows:
+        click.echo("no handlers")
+        return
+    header = ("id", "name", "languages", "skills", "reached at", "level", "presence", "reason")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@handlers_cli.command("presence")
+@click.argument("handler_id", type=int)
+@click.argument("presence", type=click.Choice(["available", "break", "offline"]))
+@click.option("--reason", default=None, help="why (shown to supervisors)")
+def presence_command(handler_id: int, presence: str, reason: str | None) -> None:
+    """Set a handler available, on break or offline."""
+    session = db_session()
+    try:
+        result = set_presence(session, _core(), handler_id, presence, reason)
+    except HandlerNotFound as exc:
+        raise click.ClickException(str(exc.args[0])) from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    except redis.RedisError:
+        raise click.ClickException(
+            f"handler {handler_id} is {presence} in the database, but Redis did not answer; "
+            "run `flask routing reconcile` when it is back"
+        ) from None
+    note = ""
+    if result.core.deferred:
+        note = " (after their current call)"
+    elif result.core.withdrawn:
+        note = " (the call offered to them goes to someone else)"
+    click.echo(f"handler {handler_id}: {result.previous} → {presence}{note}")
+
+
+@routing_cli.command("reconcile")
+def reconcile_command() -> None:
+    """Rebuild the routing state in Redis from the database (today: the handlers)."""
+    counts = rebuild_handlers(db_session(), _core())
+    click.echo(
+        f"handlers: {counts['handlers']} restored ({counts['available']} available, "
+        f"{counts['break']} on break, {counts['offline']} offline; {counts['restored']} "
+        f"caught mid-call set available), {counts['inactive']} inactive set offline"
+    )
