@@ -73,8 +73,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     from ivr.cli import carrier_cli, ivr_cli
     from ivr.views import bp as voice_bp
     from routing.cli import handlers_cli, routing_cli
+    from routing.views import bp as routing_bp
 
     app.register_blueprint(voice_bp)
+    app.register_blueprint(routing_bp)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)
     app.cli.add_command(ivr_cli)

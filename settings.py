@@ -146,6 +146,11 @@ class Settings:
     #: (handler language, caller language) pairs: a handler who speaks the first also takes
     #: callers of the second once they have waited ``routing_language_fallback_after_s``.
     routing_fallback_languages: tuple[tuple[str, str], ...] = (("uk", "ru"), ("ru", "uk"))
+    #: Seconds an offer call rings at a handler before it counts as missed.
+    routing_offer_timeout_s: int = 20
+    #: A short hold-music clip played to waiting callers between position announcements
+    #: (empty: silence).
+    routing_hold_music_url: str = ""
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(env={self.env!r}, public_base_url={self.public_base_url!r}, secrets=…)"
@@ -258,6 +263,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         routing_fallback_languages=parse_fallback_languages(
             env_map.get("ROUTING_FALLBACK_LANGUAGES", "uk:ru,ru:uk")
         ),
+        routing_offer_timeout_s=env_nonnegative(
+            env_map.get("ROUTING_OFFER_TIMEOUT_S"), 20, "ROUTING_OFFER_TIMEOUT_S"
+        ),
+        routing_hold_music_url=env_map.get("ROUTING_HOLD_MUSIC_URL", ""),
     )
     if settings.env == "production" and not settings.public_base_url.startswith("https://"):
         raise SettingsError("PUBLIC_BASE_URL must be https:// in production")

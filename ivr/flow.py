@@ -27,6 +27,9 @@ SYSTEM_PROMPTS = (
     "message_thanks",
     "message_retry",
     "goodbye",
+    "queue_wait",
+    "queue_position",
+    "queue_leave_option",
 )
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*", re.UNICODE)
 

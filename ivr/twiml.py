@@ -126,3 +126,20 @@ def concat(*responses: VoiceResponse) -> VoiceResponse:
         for verb in part.verbs:
             combined.append(verb)
     return combined
+
+
+def render_queue(
+    speaker: Speaker,
+    language: str,
+    intro: Iterable[str],
+    queue_name: str,
+    wait_url: str,
+    action_url: str,
+) -> VoiceResponse:
+    """The caller waits for a handler: a prompt, then <Enqueue> (routing's waitUrl and action)."""
+    response = VoiceResponse()
+    speaker.prompts(response, language, intro)
+    response.enqueue(
+        queue_name, wait_url=wait_url, wait_url_method="POST", action=action_url, method="POST"
+    )
+    return response

@@ -26,8 +26,9 @@ from ivr.twiml import (
     render_goodbye,
     render_menu,
     render_message_box,
+    render_queue,
 )
-from routing.handover import MESSAGE_BOX, hand_over
+from routing.handover import MESSAGE_BOX, QUEUE, hand_over
 from webhooks import form_int, form_value, twilio_webhook
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,11 @@ def enter_node(
         if decision.action == MESSAGE_BOX:
             intro = (*node.prompts, decision.prompt)
             return render_message_box(spk, language, intro, 1, decision.callback_requested)
+        if decision.action == QUEUE:
+            intro = (*node.prompts, decision.prompt)
+            return render_queue(
+                spk, language, intro, decision.queue_name, decision.wait_url, decision.action_url
+            )
     # message_box (or a hand-over without a call to attach it to)
     return render_message_box(spk, language, node.prompts or ("operators_busy",), 1, False)
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 import redis
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from extensions import db_session, services
+from extensions import db_connection, db_session, services
+from routing import offers
 from routing.models import Handler
-from routing.reconcile import rebuild_handlers
+from routing.reconcile import rebuild_callers, rebuild_handlers
 from routing.service import (
     HandlerNotFound,
     create_handler,
@@ -118,6 +121,10 @@ def presence_command(handler_id: int, presence: str, reason: str | None) -> None
             f"handler {handler_id} is {presence} in the database, but Redis did not answer; "
             "run `flask routing reconcile` when it is back"
         ) from None
+    if result.core.withdrawn:  # their ringing offer goes to someone else: stop the ringing
+        offers.cancel_offers(db_connection(), int(result.core.withdrawn), [str(handler_id)])
+    if presence == "available" or result.core.withdrawn:
+        offers.enqueue_dispatch(f"presence:{handler_id}:{int(time.time() * 1000)}")
     note = ""
     if result.core.deferred:
         note = " (after their current call)"
@@ -130,8 +137,11 @@ def presence_command(handler_id: int, presence: str, reason: str | None) -> None
 def reconcile_command() -> None:
     """Rebuild the routing state in Redis from the database (today: the handlers)."""
     counts = rebuild_handlers(db_session(), _core())
+    callers = rebuild_callers(db_session(), _core())
+    offers.enqueue_dispatch(f"reconcile:{int(time.time() * 1000)}")
     click.echo(
         f"handlers: {counts['handlers']} restored ({counts['available']} available, "
         f"{counts['break']} on break, {counts['offline']} offline; {counts['restored']} "
-        f"caught mid-call set available), {counts['inactive']} inactive set offline"
+        f"caught mid-call set available), {counts['inactive']} inactive set offline; "
+        f"callers: {callers['requeued']} queued again, {callers['closed']} closed (call ended)"
     )

@@ -1,40 +1,155 @@
 """The hand-over point: where a caller who asked for a person leaves the IVR.
 
-This is the one function the routing issue replaces. Today nobody routes calls, so every
-hand-over ends in the message box with a callback request on the case; routing will instead
-queue the caller to a handler (and fall back to the message box when the queue is full, the wait
-too long, or nobody is on duty).
+If a handler who could take the caller is on duty (available, offered, on a call or in wrap-up,
+for the caller's language and inquiry kind), the caller is queued: the ``queue_entry`` row is
+committed first, then the Redis routing core hears of it and a dispatch job is enqueued; the IVR
+renders ``<Enqueue>`` with our waitUrl and action. Otherwise — nobody on duty, the queue full,
+or Redis down — the message box with a callback request on the case, as before routing.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 
+import redis
+from flask import current_app
+from sqlalchemy import select, update
+
+from extensions import enqueue, services
+from inquiries.models import Inquiry, utcnow
 from inquiries.service import CallLog, CallState
+from routing.models import Handler, QueueEntry
+from routing.service import routing_core
+from routing.strategies import QueueFull
+
+logger = logging.getLogger(__name__)
 
 MESSAGE_BOX = "message_box"
+QUEUE = "queue"
+#: The carrier queue every waiting caller sits in (the order is the routing core's, not its).
+QUEUE_NAME = "hotline"
+ON_DUTY = ("available", "offered", "on_call", "wrap_up")
+
+_entry = QueueEntry.__table__
+_handler = Handler.__table__
+_inquiry = Inquiry.__table__
 
 
 @dataclass(frozen=True)
 class Handover:
-    """What the IVR should do with the caller: ``action`` and whether a callback was requested."""
+    """What the IVR should do with the caller: ``action`` and whether a callback was requested.
+
+    For ``queue``: ``<Enqueue>`` into ``queue_name`` with ``wait_url`` and ``action_url``.
+    """
 
     action: str
     callback_requested: bool
     prompt: str  # the catalog key to say before the action
+    queue_name: str = ""
+    wait_url: str = ""
+    action_url: str = ""
 
 
-def hand_over(log: CallLog, call: CallState, reason: str) -> Handover:
-    """Decide where a caller who wants a person goes; record it on the case.
+def dispatch_job_id(trigger: str) -> str:
+    return "routing-dispatch-" + trigger.replace(":", "-")
 
-    Replaced by the routing issue (queue to handlers). Until then: the message box, and a
-    callback request recorded on the inquiry so staff call the person back.
-    """
+
+def someone_on_duty(log: CallLog, language: str, kind: str) -> bool:
+    """An active handler on duty who takes ``language`` (own or fallback) and ``kind``."""
+    rows = log.conn.execute(
+        select(_handler.c.languages, _handler.c.fallback_languages, _handler.c.skills).where(
+            _handler.c.active.is_(True), _handler.c.presence.in_(ON_DUTY)
+        )
+    )
+    for languages, fallback, skills in rows:
+        if kind in (skills or ()) and language in (*(languages or ()), *(fallback or ())):
+            return True
+    return False
+
+
+def _message_box(log: CallLog, call: CallState, reason: str, why: str) -> Handover:
     log.request_callback(call, reason)
     log.add_event(
         call,
         "HANDOVER",
-        {"reason": reason, "action": MESSAGE_BOX},
+        {"reason": reason, "action": MESSAGE_BOX, "why": why},
         dedupe_key=f"handover:{call.provider_sid}",
     )
     return Handover(action=MESSAGE_BOX, callback_requested=True, prompt="operators_busy")
+
+
+def hand_over(log: CallLog, call: CallState, reason: str) -> Handover:
+    """Decide where a caller who wants a person goes; record it on the case (see the module)."""
+    flow = current_app.extensions["ivr_flow"]
+    language = flow.language_or_default(call.language)
+    kind = call.kind or "other"
+    if not someone_on_duty(log, language, kind):
+        return _message_box(log, call, reason, "nobody on duty")
+
+    svc = services()
+    priority = log.conn.execute(
+        select(_inquiry.c.priority).where(_inquiry.c.id == call.inquiry_id)
+    ).scalar_one()
+    now = time.time()
+    values = {
+        "interaction_id": call.interaction_id, "state": "waiting", "language": language,
+        "kind": kind, "priority": int(priority or 0), "enqueued_at": utcnow(),
+    }  # fmt: skip
+    log.insert_ignoring_duplicates(_entry, values, "interaction_id")
+    entry = log.conn.execute(
+        select(_entry.c.id, _entry.c.state, _entry.c.enqueued_at, _entry.c.priority).where(
+            _entry.c.interaction_id == call.interaction_id
+        )
+    ).one()
+    if entry.state not in ("waiting", "offered", "connected"):
+        return _message_box(log, call, reason, f"queue entry {entry.state}")
+    log.add_event(
+        call, "HANDOVER", {"reason": reason, "action": QUEUE},
+        dedupe_key=f"handover:{call.provider_sid}",
+    )  # fmt: skip
+    log.conn.commit()  # the row is the truth: commit it before Redis and the job hear of it
+
+    caller_id = str(call.interaction_id)
+    try:
+        core = routing_core(svc.settings, svc.redis)
+        position = core.enqueue(
+            caller_id, language=language, kind=kind, priority=float(entry.priority),
+            enqueued_at=entry.enqueued_at.timestamp() if entry.enqueued_at else now,
+        )  # fmt: skip
+    except (QueueFull, redis.RedisError) as exc:
+        logger.warning("interaction %s: not queued (%s); message box", call.interaction_id, exc)
+        log.conn.execute(
+            update(_entry)
+            .where(_entry.c.id == entry.id, _entry.c.state == "waiting")
+            .values(state="overflow", ended_at=utcnow())
+        )
+        log.add_event(
+            call, "OVERFLOW", {"why": type(exc).__name__},
+            dedupe_key=f"overflow:{call.provider_sid}",
+        )  # fmt: skip
+        log.request_callback(call, reason)
+        log.conn.commit()
+        return Handover(action=MESSAGE_BOX, callback_requested=True, prompt="operators_busy")
+
+    log.add_event(
+        call, "ENTERQUEUE",
+        {"language": language, "kind": kind, "priority": int(entry.priority),
+         "position": position},
+        dedupe_key=f"enterqueue:{call.provider_sid}",
+    )  # fmt: skip
+    log.conn.commit()
+    try:
+        enqueue("routing.jobs.dispatch", job_id=dispatch_job_id(f"enter:{call.interaction_id}"))
+    except redis.RedisError:
+        logger.warning("interaction %s: could not enqueue the dispatch", call.interaction_id)
+    base = svc.settings.public_base_url
+    return Handover(
+        action=QUEUE,
+        callback_requested=False,
+        prompt="queue_wait",
+        queue_name=QUEUE_NAME,
+        wait_url=f"{base}/routing/wait",
+        action_url=f"{base}/routing/queue-action",
+    )

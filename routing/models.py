@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import Base
@@ -53,3 +53,40 @@ class Handler(Base):
     presence_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+#: A waiting caller's states in the database (the truth the core is rebuilt from).
+QUEUE_STATES = ("waiting", "offered", "connected", "done", "abandoned", "left", "overflow")
+#: An offer call's states.
+OFFER_STATES = ("placing", "ringing", "accepted", "missed", "rejected", "canceled", "lost")
+
+
+class QueueEntry(Base):
+    """A caller handed over to the handlers: one per call (interaction)."""
+
+    __tablename__ = "queue_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interaction.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="waiting", index=True)
+    language: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("handler.id"))
+    connected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Offer(Base):
+    """One offer of a caller to a handler: an outbound call to the handler (no number kept)."""
+
+    __tablename__ = "routing_offer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interaction.id"), index=True)
+    handler_id: Mapped[int] = mapped_column(ForeignKey("handler.id"), index=True)
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="placing")
+    offered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -1,19 +1,21 @@
 """The reconciler: make the Redis routing core match the database after Redis lost its state
 (a flush, a restart without persistence, a failover) or missed a change.
 
-This is its first part: handlers. Waiting callers, offers and calls in progress come with the
-rest of routing (the queue and dispatch), and their rebuild with them.
+Handlers first, then the callers still waiting (``queue_entry`` rows): each is queued again in
+its original place (its enqueue time and priority); one whose call has ended meanwhile is
+closed as abandoned. Calls in progress keep their handler's presence restored as available.
 """
 
 from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from inquiries.models import FINAL_CALL_STATUSES, Interaction, utcnow
 from routing.core import RoutingCore
-from routing.models import Handler
+from routing.models import Handler, QueueEntry
 from routing.service import profile
 from routing.strategies import UnknownHandler
 
@@ -51,4 +53,36 @@ def rebuild_handlers(
         core.set_presence(str(handler.id), presence, reason=handler.presence_reason, now=now)
         counts["handlers"] += 1
         counts[presence] += 1
+    return counts
+
+
+def rebuild_callers(session: Session, core: RoutingCore) -> dict[str, int]:
+    """Queue again every caller the database says waits (or was being offered); close the ones
+    whose call already ended. Idempotent (the core keeps a caller it knows as it is). The
+    caller commits nothing: this commits its own updates."""
+    counts = {"requeued": 0, "closed": 0}
+    entry = QueueEntry.__table__
+    rows = session.execute(
+        select(entry, Interaction.status.label("call_status"))
+        .join(Interaction, Interaction.id == entry.c.interaction_id)
+        .where(entry.c.state.in_(("waiting", "offered")))
+        .order_by(entry.c.enqueued_at, entry.c.id)
+    ).all()
+    for row in rows:
+        if row.call_status in FINAL_CALL_STATUSES:
+            session.execute(
+                update(entry)
+                .where(entry.c.id == row.id, entry.c.state.in_(("waiting", "offered")))
+                .values(state="abandoned", ended_at=utcnow())
+            )
+            counts["closed"] += 1
+            continue
+        if core.caller_state(str(row.interaction_id)) is None:
+            session.execute(update(entry).where(entry.c.id == row.id).values(state="waiting"))
+        core.enqueue(
+            str(row.interaction_id), language=row.language, kind=row.kind,
+            priority=float(row.priority), enqueued_at=row.enqueued_at.timestamp(),
+        )  # fmt: skip
+        counts["requeued"] += 1
+    session.commit()
     return counts

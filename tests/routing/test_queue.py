@@ -1,0 +1,140 @@
+"""The hand-over with routing: queue entries committed before Redis and the job hear of them,
+signed routing webhooks, no phone number in Redis or a job, the reconciler re-queues callers."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from extensions import db_session
+from routing.core import RoutingCore
+from routing.models import QueueEntry
+from routing.reconcile import rebuild_callers
+from routing.service import create_handler, routing_core, set_presence
+from routing.strategies import QueueFull
+from tests.conftest import call_params, new_call_sid, path_of
+
+CALLER = "+79161234567"
+HANDLER = "+380501112233"
+NS = "{*}"
+
+
+@pytest.fixture
+def svc(app):
+    return app.extensions["hotline"]
+
+
+@pytest.fixture
+def core(svc):
+    return routing_core(svc.settings, svc.redis)
+
+
+def on_duty(app, svc, core, *, languages=("ru",)) -> int:
+    with app.app_context():
+        session = db_session()
+        hid = create_handler(
+            session, svc.protector, display_name="A", languages=list(languages),
+            skills=["other", "family", "surrender", "pow_info"], phone=HANDLER,
+        )  # fmt: skip
+        session.commit()
+        set_presence(session, core, hid, "available")
+    return hid
+
+
+def ask_for_a_person(carrier, sid: str):
+    carrier.twiml("/voice/incoming", call_params(sid, CALLER))
+    carrier.twiml("/voice/ivr/language?attempt=1", call_params(sid, CALLER, Digits="1"))
+    return carrier.twiml("/voice/ivr/main?attempt=1", call_params(sid, CALLER, Digits="0"))
+
+
+def entries(svc) -> list[QueueEntry]:
+    with svc.session_factory() as session:
+        return list(session.scalars(select(QueueEntry)))
+
+
+def test_nobody_on_duty_means_the_message_box(carrier, svc):
+    root = ask_for_a_person(carrier, new_call_sid())
+    assert root.find("Record") is not None and root.find("Enqueue") is None
+    assert entries(svc) == []
+
+
+def test_a_handler_of_another_language_is_not_enough(app, carrier, svc, core):
+    on_duty(app, svc, core, languages=("en",))
+    root = ask_for_a_person(carrier, new_call_sid())
+    assert root.find("Record") is not None
+
+
+def test_on_duty_the_caller_is_queued_after_the_commit(app, carrier, svc, core):
+    on_duty(app, svc, core)
+    sid = new_call_sid()
+    root = ask_for_a_person(carrier, sid)
+    enq = root.find("Enqueue")
+    assert enq is not None and root.find("Record") is None
+    assert path_of(enq.get("waitUrl")) == "/routing/wait"
+    assert path_of(enq.get("action")) == "/routing/queue-action"
+    (entry,) = entries(svc)
+    assert (entry.state, entry.language, entry.kind) == ("waiting", "ru", "other")
+    assert core.caller_state(str(entry.interaction_id)) == "waiting"
+    job = svc.queue.fetch_job(f"routing-dispatch-enter-{entry.interaction_id}")
+    assert job is not None and job.func_name == "routing.jobs.dispatch"
+    # a retried webhook changes nothing
+    again = carrier.twiml("/voice/ivr/main?attempt=1", call_params(sid, CALLER, Digits="0"))
+    assert again.find("Enqueue") is not None and len(entries(svc)) == 1
+
+    wait = carrier.twiml("/routing/wait", call_params(sid, CALLER, QueuePosition="1"))
+    said = [el.text for el in wait.iter() if el.tag.endswith("Say")]
+    assert any("1" in (text or "") for text in said)
+    assert wait.find("Gather").get("numDigits") == "1"
+
+
+def test_no_phone_number_in_redis_or_a_job(app, carrier, svc, core):
+    on_duty(app, svc, core)
+    ask_for_a_person(carrier, new_call_sid())
+    dump = []
+    for key in svc.redis.scan_iter():
+        dump.append(key)
+        kind = svc.redis.type(key)
+        if kind == b"hash":
+            dump.append(svc.redis.hgetall(key))
+        elif kind == b"string":
+            dump.append(svc.redis.get(key))
+        elif kind == b"zset":
+            dump.append(svc.redis.zrange(key, 0, -1))
+        elif kind in (b"set",):
+            dump.append(svc.redis.smembers(key))
+        elif kind == b"list":
+            dump.append(svc.redis.lrange(key, 0, -1))
+    text = repr(dump)
+    for number in (CALLER, HANDLER, CALLER[1:], HANDLER[1:]):
+        assert number not in text
+
+
+def test_routing_webhooks_are_signed(client):
+    for path in ("/routing/wait", "/routing/offer?offer=1", "/routing/offer-status?offer=1",
+                 "/routing/queue-action", "/routing/offer-key?offer=1"):  # fmt: skip
+        response = client.post(path, data={"CallSid": new_call_sid()})
+        assert response.status_code == 403
+
+
+def test_a_full_queue_sends_the_caller_to_the_message_box(app, carrier, svc, core, monkeypatch):
+    on_duty(app, svc, core)
+
+    def full(*_args, **_kwargs):
+        raise QueueFull("full")
+
+    monkeypatch.setattr(RoutingCore, "enqueue", full)
+    root = ask_for_a_person(carrier, new_call_sid())
+    assert root.find("Record") is not None
+    (entry,) = entries(svc)
+    assert entry.state == "overflow"
+
+
+def test_the_reconciler_queues_waiting_callers_again(app, carrier, svc, core):
+    on_duty(app, svc, core)
+    ask_for_a_person(carrier, new_call_sid())
+    (entry,) = entries(svc)
+    svc.redis.flushdb()
+    assert core.caller_state(str(entry.interaction_id)) is None
+    with svc.session_factory() as session:
+        assert rebuild_callers(session, core) == {"requeued": 1, "closed": 0}
+    assert core.caller_state(str(entry.interaction_id)) == "waiting"
