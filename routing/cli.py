@@ -1,7 +1,8 @@
-"""Command-line tools: call handlers (add, list, presence) and the routing reconciler."""
+"""Command-line tools: call handlers (add, list, presence), the routing reconciler, metrics."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import click
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from extensions import db_connection, db_session, services
 from routing import offers
+from routing.metrics import queue_metrics, render
 from routing.models import Handler
 from routing.reconcile import rebuild_callers, rebuild_handlers
 from routing.service import (
@@ -145,3 +147,29 @@ def reconcile_command() -> None:
         f"caught mid-call set available), {counts['inactive']} inactive set offline; "
         f"callers: {callers['requeued']} queued again, {callers['closed']} closed (call ended)"
     )
+
+
+def _when(value: str | None, default: dt.datetime) -> dt.datetime:
+    if value is None:
+        return default
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {value}") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.UTC)
+
+
+@routing_cli.command("metrics")
+@click.option("--since", default=None, help="ISO 8601, UTC if no offset (default: 24 h ago)")
+@click.option("--until", default=None, help="ISO 8601, UTC if no offset (default: now)")
+@click.option("--threshold", default=20, type=int, show_default=True, help="service level, s")
+def metrics_command(since: str | None, until: str | None, threshold: int) -> None:
+    """Queue metrics for [since, until): service level, ASA, abandons, AHT, offer outcomes."""
+    now = dt.datetime.now(dt.UTC)
+    end = _when(until, now)
+    start = _when(since, end - dt.timedelta(days=1))
+    if start >= end:
+        raise click.BadParameter("--since must be before --until")
+    result = queue_metrics(db_connection(), start, end, threshold_s=threshold, now=now)
+    for line in render(result):
+        click.echo(line)

@@ -1,0 +1,222 @@
+"""Queue metrics over the call-event log (definitions: docs/ACD, Asterisk queue_log style).
+
+Pure functions over ``CallEvent`` rows for a time range ``[start, end)``; each figure whose
+denominator is zero is ``None`` (shown as "n/a"). The estimated wait announced to callers is
+computed here too, from the last CONNECT events (the database, so a Redis flush keeps it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from inquiries.models import CallEvent
+from routing.models import QueueEntry
+
+_event = CallEvent.__table__
+_entry = QueueEntry.__table__
+
+#: Abandons shorter than this are left out of the abandonment figures (Flex's default).
+SHORT_ABANDON_S = 5
+#: How many recent answered waits feed the estimate ((3/4)^19 ≈ 0.4 %: older ones are noise).
+ESTIMATE_SAMPLES = 20
+OFFER_OUTCOMES = {
+    "CONNECT": "accepted",
+    "REJECT": "rejected",
+    "RINGNOANSWER": "missed",
+    "RINGCANCELED": "cancelled",
+}
+
+
+def ewma(samples: Iterable[float]) -> float | None:
+    """Asterisk's estimate: new = (3·old + sample) / 4, seeded with the first sample."""
+    estimate: float | None = None
+    for sample in samples:
+        estimate = float(sample) if estimate is None else (3 * estimate + sample) / 4
+    return estimate
+
+
+def estimated_wait_s(conn: Connection) -> float | None:
+    """The estimated wait from the waits of the last answered callers (None: none yet)."""
+    rows = conn.execute(
+        select(_event.c.data)
+        .where(_event.c.event == "CONNECT")
+        .order_by(_event.c.time.desc(), _event.c.id.desc())
+        .limit(ESTIMATE_SAMPLES)
+    ).all()
+    waits = [_num(data, "holdtime_s") for (data,) in reversed(rows)]
+    return ewma(w for w in waits if w is not None)
+
+
+def estimated_wait_minutes(seconds: float | None) -> int | None:
+    """Whole minutes to announce, at least 1 (None: nothing to announce)."""
+    return None if seconds is None else max(1, int(seconds / 60 + 0.5))
+
+
+@dataclass
+class HandlerOffers:
+    offered: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    missed: int = 0
+    cancelled: int = 0
+
+    @property
+    def miss_rate(self) -> float | None:
+        return _ratio(self.missed, self.offered)
+
+
+@dataclass
+class QueueMetrics:
+    start: dt.datetime
+    end: dt.datetime
+    threshold_s: int
+    offered: int = 0
+    answered: int = 0
+    abandoned: int = 0  # short abandons excluded
+    short_abandoned: int = 0
+    answered_within: int = 0
+    abandoned_within: int = 0
+    service_level: float | None = None
+    sl2: float | None = None
+    asa_s: float | None = None
+    abandonment_rate: float | None = None
+    handled: int = 0
+    aht_s: float | None = None
+    longest_wait_s: float | None = None
+    offers: HandlerOffers = field(default_factory=HandlerOffers)
+    per_handler: dict[int, HandlerOffers] = field(default_factory=dict)
+
+
+def _num(data: Any, key: str) -> float | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def compute(
+    events: Iterable[tuple[str, dict[str, Any]]],
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    threshold_s: int = 20,
+    oldest_waiting: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> QueueMetrics:
+    """The figures from ``(event, data)`` pairs already limited to ``[start, end)``."""
+    m = QueueMetrics(start=start, end=end, threshold_s=threshold_s)
+    hold_total = 0.0
+    handle_total = 0.0
+    for name, data in events:
+        if name == "ENTERQUEUE":
+            m.offered += 1
+        elif name == "CONNECT":
+            m.answered += 1
+            hold = _num(data, "holdtime_s") or 0.0
+            hold_total += hold
+            if hold <= threshold_s:
+                m.answered_within += 1
+        elif name == "ABANDON":
+            wait = _num(data, "waittime_s") or 0.0
+            if wait < SHORT_ABANDON_S:
+                m.short_abandoned += 1
+                continue
+            m.abandoned += 1
+            if wait <= threshold_s:
+                m.abandoned_within += 1
+        elif name in ("COMPLETECALLER", "COMPLETEAGENT"):
+            talk = _num(data, "calltime_s")
+            if talk is not None:
+                m.handled += 1
+                handle_total += talk
+        if name == "OFFER" or name in OFFER_OUTCOMES:
+            handler_id = data.get("handler_id") if isinstance(data, dict) else None
+            targets = [m.offers]
+            if isinstance(handler_id, int):
+                targets.append(m.per_handler.setdefault(handler_id, HandlerOffers()))
+            for target in targets:
+                if name == "OFFER":
+                    target.offered += 1
+                else:
+                    outcome = OFFER_OUTCOMES[name]
+                    setattr(target, outcome, getattr(target, outcome) + 1)
+    m.service_level = _ratio(m.answered_within, m.answered)
+    m.sl2 = _ratio(m.answered_within + m.abandoned_within, m.answered + m.abandoned)
+    m.asa_s = _ratio(hold_total, m.answered)
+    m.abandonment_rate = _ratio(m.abandoned, m.answered + m.abandoned)
+    m.aht_s = _ratio(handle_total, m.handled)
+    if oldest_waiting is not None:
+        m.longest_wait_s = max(
+            0.0, ((now or dt.datetime.now(dt.UTC)) - _aware(oldest_waiting)).total_seconds()
+        )
+    return m
+
+
+def queue_metrics(
+    conn: Connection,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    threshold_s: int = 20,
+    now: dt.datetime | None = None,
+) -> QueueMetrics:
+    """Read the events of ``[start, end)`` and the oldest waiting caller; compute."""
+    rows = conn.execute(
+        select(_event.c.event, _event.c.data)
+        .where(_event.c.time >= start, _event.c.time < end)
+        .order_by(_event.c.time, _event.c.id)
+    ).all()
+    oldest = conn.execute(
+        select(_entry.c.enqueued_at)
+        .where(_entry.c.state.in_(("waiting", "offered")))
+        .order_by(_entry.c.enqueued_at)
+        .limit(1)
+    ).scalar()
+    return compute(
+        ((name, data or {}) for name, data in rows), start=start, end=end,
+        threshold_s=threshold_s, oldest_waiting=oldest, now=now,
+    )  # fmt: skip
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def _secs(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} s"
+
+
+def render(m: QueueMetrics) -> list[str]:
+    """Readable lines for the CLI."""
+    o = m.offers
+    lines = [
+        f"range: {m.start.isoformat()} – {m.end.isoformat()}  (threshold {m.threshold_s} s)",
+        f"callers offered: {m.offered}  answered: {m.answered}  abandoned: {m.abandoned}"
+        f"  short abandons (< {SHORT_ABANDON_S} s, excluded): {m.short_abandoned}",
+        f"service level: {_pct(m.service_level)}  SL2: {_pct(m.sl2)}",
+        f"ASA: {_secs(m.asa_s)}  abandonment rate: {_pct(m.abandonment_rate)}",
+        f"AHT: {_secs(m.aht_s)} over {m.handled} handled calls",
+        f"longest current wait: {_secs(m.longest_wait_s)}",
+        f"offers: {o.offered} offered, {o.accepted} accepted, {o.rejected} rejected, "
+        f"{o.missed} missed, {o.cancelled} cancelled; miss rate {_pct(o.miss_rate)}",
+    ]
+    for handler_id in sorted(m.per_handler):
+        h = m.per_handler[handler_id]
+        lines.append(
+            f"  handler {handler_id}: {h.offered} offered, {h.accepted} accepted, "
+            f"{h.rejected} rejected, {h.missed} missed, {h.cancelled} cancelled; "
+            f"miss rate {_pct(h.miss_rate)}"
+        )
+    return lines
