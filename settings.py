@@ -151,6 +151,9 @@ class Settings:
     #: A short hold-music clip played to waiting callers between position announcements
     #: (empty: silence).
     routing_hold_music_url: str = ""
+    #: Seconds a caller may wait; past it the next hold cycle sends them to the message box
+    #: with a callback request (EXITWITHTIMEOUT). 0: no limit.
+    routing_max_wait_s: int = 600
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(env={self.env!r}, public_base_url={self.public_base_url!r}, secrets=…)"
@@ -267,6 +270,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
             env_map.get("ROUTING_OFFER_TIMEOUT_S"), 20, "ROUTING_OFFER_TIMEOUT_S"
         ),
         routing_hold_music_url=env_map.get("ROUTING_HOLD_MUSIC_URL", ""),
+        routing_max_wait_s=env_nonnegative(
+            env_map.get("ROUTING_MAX_WAIT_S"), 600, "ROUTING_MAX_WAIT_S"
+        ),
     )
     if settings.env == "production" and not settings.public_base_url.startswith("https://"):
         raise SettingsError("PUBLIC_BASE_URL must be https:// in production")

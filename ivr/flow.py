@@ -29,6 +29,7 @@ SYSTEM_PROMPTS = (
     "goodbye",
     "queue_wait",
     "queue_position",
+    "queue_estimate",
     "queue_leave_option",
 )
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*", re.UNICODE)

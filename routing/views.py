@@ -21,6 +21,7 @@ from extensions import db_connection, services
 from inquiries.models import utcnow
 from inquiries.service import CallLog, CallState
 from routing import offers
+from routing.metrics import estimated_wait_minutes, estimated_wait_s
 from routing.models import Handler, QueueEntry
 from routing.prompts import text as routing_text
 from routing.prompts import whisper_text
@@ -114,8 +115,14 @@ def wait() -> VoiceResponse:
             position = offers.core().position(str(call.interaction_id))
         except Exception:  # Redis down: the caller still hears the hold
             log.warning("interaction %s: no queue position", call.interaction_id)
+        if _waited_too_long(call, position):
+            response.leave()  # the Enqueue action then records the message and the callback
+            return response
     if position:
         _say(gather, language, "queue_position", position=position)
+        minutes = estimated_wait_minutes(estimated_wait_s(db_connection()))
+        if minutes is not None:
+            _say(gather, language, "queue_estimate", minutes=minutes)
     _say(gather, language, "queue_leave_option")
     hold = services().settings.routing_hold_music_url
     if hold:
@@ -123,6 +130,20 @@ def wait() -> VoiceResponse:
     gather.pause(length=HOLD_PAUSE_S)
     response.append(gather)
     return response
+
+
+def _waited_too_long(call: CallState, position: int | None) -> bool:
+    """Past ROUTING_MAX_WAIT_S: out of the queue (EXITWITHTIMEOUT) before the ``<Leave>``."""
+    max_wait = services().settings.routing_max_wait_s
+    entry = offers.entry_row(db_connection(), call.interaction_id)
+    if entry is not None and entry.state == "left":  # a retried request: out already
+        return True
+    if not max_wait or entry is None or entry.state not in ("waiting", "offered"):
+        return False
+    if (utcnow() - offers.aware(entry.enqueued_at)).total_seconds() <= max_wait:
+        return False
+    _leave_queue(call, entry, "left", "EXITWITHTIMEOUT", {"position": position})
+    return True
 
 
 @bp.post("/routing/wait-key")
@@ -163,7 +184,9 @@ def queue_action() -> VoiceResponse:
     return response
 
 
-def _leave_queue(call: CallState, entry, state: str, event: str) -> None:
+def _leave_queue(
+    call: CallState, entry, state: str, event: str, extra: dict[str, object] | None = None
+) -> None:
     conn = db_connection()
     iid = call.interaction_id
     now = utcnow()
@@ -179,6 +202,7 @@ def _leave_queue(call: CallState, entry, state: str, event: str) -> None:
         data: dict[str, object] = {"waittime_s": round(waited), "queue_time": form_int("QueueTime")}
         if event == "EXITWITHKEY":
             data["key"] = "1"
+        data.update(extra or {})
         offers.add_event(conn, iid, event, data, f"queue-exit:{iid}")
     conn.commit()
     if not claimed:
@@ -385,11 +409,15 @@ def offer_status() -> VoiceResponse:
         return VoiceResponse()
     if row.state in offers.PENDING and status in offers.OFFER_ENDINGS:
         offers.end_offer(conn, row.id, status)
-    elif row.state == "accepted" and status == "completed":
-        caller_gone = offers.caller_call_ended(conn, row.interaction_id)
-        offers.complete(
-            conn, row.interaction_id, "COMPLETECALLER" if caller_gone else "COMPLETEAGENT"
-        )
+    elif (
+        row.state == "accepted"
+        and status == "completed"
+        and offers.caller_call_ended(conn, row.interaction_id)
+    ):
+        # Who hung up first is decided by the conference's participant-leave (ordered per
+        # conference) or the caller's Dial action; this callback races both, so it only closes
+        # the call when the caller's leg is already known to have ended.
+        offers.complete(conn, row.interaction_id, "COMPLETECALLER")
     conn.commit()
     return VoiceResponse()
 

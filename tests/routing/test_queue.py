@@ -3,10 +3,13 @@ signed routing webhooks, no phone number in Redis or a job, the reconciler re-qu
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import select
 
 from extensions import db_session
+from inquiries.models import CallEvent, Inquiry, utcnow
 from routing.core import RoutingCore
 from routing.models import QueueEntry
 from routing.reconcile import rebuild_callers
@@ -138,3 +141,75 @@ def test_the_reconciler_queues_waiting_callers_again(app, carrier, svc, core):
     with svc.session_factory() as session:
         assert rebuild_callers(session, core) == {"requeued": 1, "closed": 0}
     assert core.caller_state(str(entry.interaction_id)) == "waiting"
+
+
+def test_the_wait_announces_the_estimate_once_a_caller_was_answered(app, carrier, svc, core):
+    on_duty(app, svc, core)
+    sid = new_call_sid()
+    ask_for_a_person(carrier, sid)
+    flow = app.extensions["ivr_flow"]
+
+    def said() -> list[str]:
+        wait = carrier.twiml("/routing/wait", call_params(sid, CALLER))
+        return [el.text or "" for el in wait.iter() if el.tag.endswith("Say")]
+
+    assert flow.text("ru", "queue_position").format(position=1) in said()
+    prefix = flow.text("ru", "queue_estimate").split("{")[0]
+    assert not any(t.startswith(prefix) for t in said())  # no sample yet
+    with svc.session_factory() as session:
+        for hold in (100, 260):  # (3·100 + 260) / 4 = 140 s → about 2 minutes
+            session.add(CallEvent(event="CONNECT", data={"holdtime_s": hold}))
+        session.commit()
+    assert flow.text("ru", "queue_estimate").format(minutes=2) in said()
+    svc.redis.flushdb()  # the estimate lives in the database
+    with svc.session_factory() as session:
+        assert rebuild_callers(session, core)["requeued"] == 1
+    assert flow.text("ru", "queue_estimate").format(minutes=2) in said()
+
+
+def test_past_the_maximum_wait_the_caller_leaves_for_the_message_box(app, carrier, svc, core):
+    on_duty(app, svc, core)
+    sid = new_call_sid()
+    ask_for_a_person(carrier, sid)
+    (entry,) = entries(svc)
+    wait = carrier.twiml("/routing/wait", call_params(sid, CALLER))
+    assert wait.find("Leave") is None  # not yet
+    with svc.session_factory() as session:
+        row = session.get(QueueEntry, entry.id)
+        row.enqueued_at = utcnow() - dt.timedelta(seconds=601)
+        session.commit()
+    wait = carrier.twiml("/routing/wait", call_params(sid, CALLER, QueueTime="601"))
+    assert wait.find("Leave") is not None and wait.find("Gather") is None
+    (entry,) = entries(svc)
+    assert entry.state == "left"
+    assert core.caller_state(str(entry.interaction_id)) is None
+    again = carrier.twiml("/routing/wait", call_params(sid, CALLER, QueueTime="602"))
+    assert again.find("Leave") is not None  # a retry: still out, no second event
+    with svc.session_factory() as session:
+        events = session.scalars(
+            select(CallEvent).where(CallEvent.event == "EXITWITHTIMEOUT")
+        ).all()
+        assert len(events) == 1
+        assert events[0].data["position"] == 1 and events[0].data["waittime_s"] >= 601
+    action = carrier.twiml("/routing/queue-action", call_params(sid, CALLER, QueueResult="leave"))
+    assert action.find("Record") is not None
+    with svc.session_factory() as session:
+        inquiry = session.scalars(select(Inquiry)).one()
+        assert inquiry.callback_requested
+        names = session.scalars(
+            select(CallEvent.event).where(CallEvent.interaction_id == entry.interaction_id)
+        ).all()
+    assert "EXITWITHKEY" not in names
+
+
+def test_no_maximum_wait_when_it_is_zero(app, carrier, svc, core):
+    on_duty(app, svc, core)
+    sid = new_call_sid()
+    ask_for_a_person(carrier, sid)
+    (entry,) = entries(svc)
+    with svc.session_factory() as session:
+        session.get(QueueEntry, entry.id).enqueued_at = utcnow() - dt.timedelta(hours=2)
+        session.commit()
+    svc.settings = svc.settings.replace(routing_max_wait_s=0)
+    wait = carrier.twiml("/routing/wait", call_params(sid, CALLER))
+    assert wait.find("Leave") is None and entries(svc)[0].state == "waiting"
