@@ -148,12 +148,22 @@ class Settings:
     routing_fallback_languages: tuple[tuple[str, str], ...] = (("uk", "ru"), ("ru", "uk"))
     #: Seconds an offer call rings at a handler before it counts as missed.
     routing_offer_timeout_s: int = 20
+    #: Seconds past the ring time after which an offer whose end the carrier never reported (a
+    #: lost callback, a worker killed while placing it) is counted as missed.
+    routing_offer_grace_s: int = 60
     #: A short hold-music clip played to waiting callers between position announcements
     #: (empty: silence).
     routing_hold_music_url: str = ""
     #: Seconds a caller may wait; past it the next hold cycle sends them to the message box
     #: with a callback request (EXITWITHTIMEOUT). 0: no limit.
     routing_max_wait_s: int = 600
+    #: Call-backs asked for while waiting: how many times the caller is called (each time a
+    #: handler has accepted first), seconds between attempts, seconds their phone rings.
+    routing_callback_attempts: int = 3
+    routing_callback_retry_s: int = 120
+    routing_callback_ring_s: int = 30
+    #: Seconds between two runs of the routing tick (reconcile, expire lost offers, dispatch).
+    routing_tick_s: int = 15
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(env={self.env!r}, public_base_url={self.public_base_url!r}, secrets=…)"
@@ -269,10 +279,23 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         routing_offer_timeout_s=env_nonnegative(
             env_map.get("ROUTING_OFFER_TIMEOUT_S"), 20, "ROUTING_OFFER_TIMEOUT_S"
         ),
+        routing_offer_grace_s=env_nonnegative(
+            env_map.get("ROUTING_OFFER_GRACE_S"), 60, "ROUTING_OFFER_GRACE_S"
+        ),
         routing_hold_music_url=env_map.get("ROUTING_HOLD_MUSIC_URL", ""),
         routing_max_wait_s=env_nonnegative(
             env_map.get("ROUTING_MAX_WAIT_S"), 600, "ROUTING_MAX_WAIT_S"
         ),
+        routing_callback_attempts=env_nonnegative(
+            env_map.get("ROUTING_CALLBACK_ATTEMPTS"), 3, "ROUTING_CALLBACK_ATTEMPTS"
+        ),
+        routing_callback_retry_s=env_nonnegative(
+            env_map.get("ROUTING_CALLBACK_RETRY_S"), 120, "ROUTING_CALLBACK_RETRY_S"
+        ),
+        routing_callback_ring_s=env_nonnegative(
+            env_map.get("ROUTING_CALLBACK_RING_S"), 30, "ROUTING_CALLBACK_RING_S"
+        ),
+        routing_tick_s=env_nonnegative(env_map.get("ROUTING_TICK_S"), 15, "ROUTING_TICK_S"),
     )
     if settings.env == "production" and not settings.public_base_url.startswith("https://"):
         raise SettingsError("PUBLIC_BASE_URL must be https:// in production")

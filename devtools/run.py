@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             settings.rq_queue,
         ]  # fmt: skip
         processes.append(("worker", subprocess.Popen(worker, cwd=ROOT, env=env)))
+        clock = [str(BIN / "rq"), "cron", "--url", env["REDIS_URL"], "cron.py"]
+        processes.append(("clock", subprocess.Popen(clock, cwd=ROOT, env=env)))
 
         if not wait_for(f"{app_url}/readyz"):
             print("!! the app did not become ready; see the output above", file=sys.stderr)

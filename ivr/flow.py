@@ -31,6 +31,9 @@ SYSTEM_PROMPTS = (
     "queue_position",
     "queue_estimate",
     "queue_leave_option",
+    "queue_callback_option",
+    "callback_confirmed",
+    "callback_greeting",
 )
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*", re.UNICODE)
 

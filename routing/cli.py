@@ -14,7 +14,7 @@ from extensions import db_connection, db_session, services
 from routing import offers
 from routing.metrics import queue_metrics, render
 from routing.models import Handler
-from routing.reconcile import rebuild_callers, rebuild_handlers
+from routing.reconcile import mark_current, rebuild_callers, rebuild_calls, rebuild_handlers
 from routing.service import (
     HandlerNotFound,
     create_handler,
@@ -137,15 +137,19 @@ def presence_command(handler_id: int, presence: str, reason: str | None) -> None
 
 @routing_cli.command("reconcile")
 def reconcile_command() -> None:
-    """Rebuild the routing state in Redis from the database (today: the handlers)."""
+    """Rebuild the routing state in Redis from the database (handlers, waiting callers)."""
     counts = rebuild_handlers(db_session(), _core())
+    calls = rebuild_calls(db_session(), _core())
     callers = rebuild_callers(db_session(), _core())
+    mark_current(_core())
     offers.enqueue_dispatch(f"reconcile:{int(time.time() * 1000)}")
     click.echo(
         f"handlers: {counts['handlers']} restored ({counts['available']} available, "
         f"{counts['break']} on break, {counts['offline']} offline; {counts['restored']} "
         f"caught mid-call set available), {counts['inactive']} inactive set offline; "
-        f"callers: {callers['requeued']} queued again, {callers['closed']} closed (call ended)"
+        f"calls in progress: {calls} restored; "
+        f"callers: {callers['requeued']} queued again, {callers['closed']} closed (call ended), "
+        f"{callers['callbacks_later']} call-backs due later"
     )
 
 

@@ -198,6 +198,29 @@ class RoutingCore:
         )
         return Requeued(bool(result["requeued"]), tuple(_seq(result["released"])), offers)
 
+    def restore_call(
+        self,
+        caller_id: str,
+        handler_id: str,
+        *,
+        language: str,
+        kind: str,
+        priority: float,
+        enqueued_at: float,
+        now: float,
+    ) -> bool:
+        """After Redis lost its state: a call the database says is connected (or a call-back
+        being placed) becomes the handler's current call again, so nobody offers them a second
+        caller meanwhile. The handler must be known; a caller the core knows stays as it is."""
+        lang, kind_ = _names([language], "language"), _names([kind], "kind")
+        prio, enq = _num(priority, "priority", 1e9), _num(enqueued_at, "enqueued_at")
+        result, _ = self._run(
+            "restore_call", now, _check_id(caller_id, "caller_id"),
+            _check_id(handler_id, "handler_id"), lang, kind_, prio, enq,
+            repr(float(enqueued_at) - float(priority)), f"{lang}:{kind_}:{prio}",
+        )  # fmt: skip
+        return bool(result["restored"])
+
     def remove(
         self, caller_id: str, *, now: float | None = None, dispatch: bool = False
     ) -> RemovedCaller:

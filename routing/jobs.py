@@ -1,16 +1,17 @@
 """Routing jobs (RQ): dispatch waiting callers to handlers, end a handler's wrap-up.
 
 Event-driven: a dispatch is enqueued when a caller joins, an offer ends without an accept, or a
-handler becomes available. Each job re-reads Redis and the database; running one twice places
-no second offer (the core hands each pair out once).
+handler becomes available; ``tick`` runs on a schedule as the safety net (``cron.py``). Each
+job re-reads Redis and the database; running one twice places no second offer (the core hands
+each pair out once).
 """
 
 from __future__ import annotations
 
 import time
 
-from extensions import db_connection, job_context, services
-from routing import offers
+from extensions import db_connection, db_session, job_context
+from routing import callbacks, offers, reconcile
 
 
 def dispatch() -> int:
@@ -19,9 +20,8 @@ def dispatch() -> int:
         conn = db_connection()
         core = offers.core()
         now = time.time()
-        timeout = services().settings.routing_offer_timeout_s
         # A lost no-answer callback must not leave a handler "offered" for ever.
-        expired, _ = core.expire_offers(now, older_than_s=timeout + 60)
+        expired, _ = core.expire_offers(now, older_than_s=offers.expiry_s())
         offers.expire(conn, expired)
         made = core.dispatch(now)
         offers.place_offers(conn, made)
@@ -36,3 +36,43 @@ def end_wrap_up(handler_id: int) -> str | None:
         change = offers.core().end_wrap_up(str(handler_id), time.time())
         offers.enqueue_dispatch(f"wrap-up:{handler_id}:{int(time.time())}")
         return change.current
+
+
+def callback_due(interaction_id: int) -> bool:
+    """A call-back's retry time has come: back in its old place, then a dispatch."""
+    with job_context():
+        requeued = callbacks.requeue_due(db_connection(), interaction_id)
+        if requeued:
+            offers.enqueue_dispatch(f"callback-due:{interaction_id}:{int(time.time())}")
+        return requeued
+
+
+def tick() -> dict[str, int]:
+    """The periodic safety net (``rq cron``, every ROUTING_TICK_S): whatever events were lost,
+    a caller is delayed, never lost.
+
+    - Redis lost the routing state (flushed, restarted without persistence, failed over: the
+      reconciler's mark is gone): handlers and waiting callers are rebuilt from the database.
+    - Otherwise callers the database says wait but the core does not know (a crash between the
+      commit and Redis) are queued again; call-backs whose retry time has passed too.
+    - Offers whose no-answer callback never came expire; then a dispatch runs here.
+    """
+    with job_context():
+        session = db_session()
+        conn = db_connection()
+        core = offers.core()
+        counts: dict[str, int] = {"rebuilt": 0}
+        if not reconcile.core_is_current(core):
+            counts.update(reconcile.rebuild_handlers(session, core))
+            counts["calls"] = reconcile.rebuild_calls(session, core)
+            counts["rebuilt"] = 1
+        counts.update(reconcile.rebuild_callers(session, core))
+        reconcile.mark_current(core)
+        now = time.time()
+        expired, _ = core.expire_offers(now, older_than_s=offers.expiry_s())
+        offers.expire(conn, expired)
+        made = core.dispatch(now)
+        offers.place_offers(conn, made)
+        conn.commit()
+        counts.update(expired=len(expired), offers=len(made))
+        return counts

@@ -89,8 +89,14 @@ class QueueMetrics:
     handled: int = 0
     aht_s: float | None = None
     longest_wait_s: float | None = None
+    #: Call-backs asked for while waiting, and those connected (apart from the figures above:
+    #: their wait includes the time the caller chose to be off the line).
+    callbacks_requested: int = 0
+    callbacks_connected: int = 0
     offers: HandlerOffers = field(default_factory=HandlerOffers)
     per_handler: dict[int, HandlerOffers] = field(default_factory=dict)
+    #: handler id → handling time ÷ (handling time + available idle time), None if not staffed.
+    occupancy: dict[int, float | None] = field(default_factory=dict)
 
 
 def _num(data: Any, key: str) -> float | None:
@@ -122,6 +128,10 @@ def compute(
     for name, data in events:
         if name == "ENTERQUEUE":
             m.offered += 1
+        elif name == "CONNECT" and data.get("callback"):
+            m.callbacks_connected += 1
+        elif name == "CALLBACK_REQUESTED" and data.get("reason") == "queue-callback":
+            m.callbacks_requested += 1
         elif name == "CONNECT":
             m.answered += 1
             hold = _num(data, "holdtime_s") or 0.0
@@ -140,7 +150,7 @@ def compute(
             talk = _num(data, "calltime_s")
             if talk is not None:
                 m.handled += 1
-                handle_total += talk
+                handle_total += talk + (_num(data, "wrapup_s") or 0.0)
         if name == "OFFER" or name in OFFER_OUTCOMES:
             handler_id = data.get("handler_id") if isinstance(data, dict) else None
             targets = [m.offers]
@@ -164,6 +174,69 @@ def compute(
     return m
 
 
+#: Events that set a handler's presence by hand (or a break after missed offers).
+PRESENCE_EVENTS = ("HANDLER_PRESENCE", "HANDLER_PAUSED")
+
+
+def occupancy(
+    presence_changes: Iterable[tuple[dt.datetime, dict[str, Any]]],
+    completes: Iterable[dict[str, Any]],
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    initial: dict[int, str] | None = None,
+) -> dict[int, float | None]:
+    """Per handler: handling time (talk + wrap-up of the calls completed in the range) ÷ the
+    time they were staffed as available (which holds the handling, the idle time and the
+    ringing). ``initial``: each handler's presence at ``start``; ``presence_changes`` in time
+    order. None when a handler was never available in the range; capped at 1."""
+    state = dict(initial or {})
+    since = {hid: start for hid in state}
+    available_s: dict[int, float] = {}
+
+    def close(hid: int, until: dt.datetime) -> None:
+        if state.get(hid) == "available":
+            begun = since.get(hid, start)
+            available_s[hid] = available_s.get(hid, 0.0) + (until - begun).total_seconds()
+
+    for when, data in presence_changes:
+        hid = data.get("handler_id")
+        if not isinstance(hid, int):
+            continue
+        when = min(max(_aware(when), start), end)
+        if hid not in state and data.get("from"):  # no earlier change known: "from" held
+            state[hid], since[hid] = str(data["from"]), start
+        close(hid, when)
+        state[hid], since[hid] = str(data.get("to")), when
+    for hid in state:
+        close(hid, end)
+    handling: dict[int, float] = {}
+    for data in completes:
+        hid = data.get("handler_id")
+        if isinstance(hid, int):
+            work = (_num(data, "calltime_s") or 0.0) + (_num(data, "wrapup_s") or 0.0)
+            handling[hid] = handling.get(hid, 0.0) + work
+    result: dict[int, float | None] = {}
+    for hid in sorted(set(available_s) | set(handling)):
+        staffed = available_s.get(hid, 0.0)
+        result[hid] = min(1.0, handling.get(hid, 0.0) / staffed) if staffed > 0 else None
+    return result
+
+
+def _presence_at(conn: Connection, when: dt.datetime) -> dict[int, str]:
+    """Each handler's presence at ``when``: the last hand-set change before it."""
+    rows = conn.execute(
+        select(_event.c.data)
+        .where(_event.c.event.in_(PRESENCE_EVENTS), _event.c.time < when)
+        .order_by(_event.c.time, _event.c.id)
+    ).all()
+    state: dict[int, str] = {}
+    for (data,) in rows:
+        if isinstance(data, dict) and isinstance(data.get("handler_id"), int):
+            state[data["handler_id"]] = str(data.get("to"))
+    return state
+
+
 def queue_metrics(
     conn: Connection,
     start: dt.datetime,
@@ -173,21 +246,28 @@ def queue_metrics(
     now: dt.datetime | None = None,
 ) -> QueueMetrics:
     """Read the events of ``[start, end)`` and the oldest waiting caller; compute."""
-    rows = conn.execute(
-        select(_event.c.event, _event.c.data)
-        .where(_event.c.time >= start, _event.c.time < end)
-        .order_by(_event.c.time, _event.c.id)
-    ).all()
     oldest = conn.execute(
         select(_entry.c.enqueued_at)
         .where(_entry.c.state.in_(("waiting", "offered")))
         .order_by(_entry.c.enqueued_at)
         .limit(1)
     ).scalar()
-    return compute(
-        ((name, data or {}) for name, data in rows), start=start, end=end,
+    rows = conn.execute(
+        select(_event.c.time, _event.c.event, _event.c.data)
+        .where(_event.c.time >= start, _event.c.time < end)
+        .order_by(_event.c.time, _event.c.id)
+    ).all()
+    m = compute(
+        ((name, data or {}) for _, name, data in rows), start=start, end=end,
         threshold_s=threshold_s, oldest_waiting=oldest, now=now,
     )  # fmt: skip
+    m.occupancy = occupancy(
+        [(when, data or {}) for when, name, data in rows if name in PRESENCE_EVENTS],
+        [data or {} for _, name, data in rows if name in ("COMPLETECALLER", "COMPLETEAGENT")],
+        start=start, end=min(end, now or dt.datetime.now(dt.UTC)),
+        initial=_presence_at(conn, start),
+    )  # fmt: skip
+    return m
 
 
 def _pct(value: float | None) -> str:
@@ -209,6 +289,8 @@ def render(m: QueueMetrics) -> list[str]:
         f"ASA: {_secs(m.asa_s)}  abandonment rate: {_pct(m.abandonment_rate)}",
         f"AHT: {_secs(m.aht_s)} over {m.handled} handled calls",
         f"longest current wait: {_secs(m.longest_wait_s)}",
+        f"call-backs: {m.callbacks_requested} requested while waiting, "
+        f"{m.callbacks_connected} connected (not in the figures above)",
         f"offers: {o.offered} offered, {o.accepted} accepted, {o.rejected} rejected, "
         f"{o.missed} missed, {o.cancelled} cancelled; miss rate {_pct(o.miss_rate)}",
     ]
@@ -219,4 +301,6 @@ def render(m: QueueMetrics) -> list[str]:
             f"{h.rejected} rejected, {h.missed} missed, {h.cancelled} cancelled; "
             f"miss rate {_pct(h.miss_rate)}"
         )
+    for handler_id in sorted(m.occupancy):
+        lines.append(f"  handler {handler_id}: occupancy {_pct(m.occupancy[handler_id])}")
     return lines

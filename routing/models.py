@@ -56,7 +56,11 @@ class Handler(Base):
 
 
 #: A waiting caller's states in the database (the truth the core is rebuilt from).
-QUEUE_STATES = ("waiting", "offered", "connected", "done", "abandoned", "left", "overflow")
+QUEUE_STATES = (
+    "waiting", "offered", "connected", "done", "abandoned", "left", "overflow",
+    "calling_back",  # a call-back accepted by a handler: the caller's phone is being called
+    "callback_failed",  # no call-back attempt reached the caller (the case keeps the request)
+)  # fmt: skip
 #: An offer call's states.
 OFFER_STATES = ("placing", "ringing", "accepted", "missed", "rejected", "canceled", "lost")
 
@@ -76,6 +80,14 @@ class QueueEntry(Base):
     handler_id: Mapped[int | None] = mapped_column(ForeignKey("handler.id"))
     connected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: Set when the caller asked to be called back while waiting: they hung up, their place
+    #: (enqueued_at, priority) is kept, and the handler who takes it is called first.
+    callback_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    callback_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The current call-back attempt's call to the caller.
+    callback_sid: Mapped[str | None] = mapped_column(String(64))
+    #: After a failed attempt: back in the queue (in its old place) at this time.
+    callback_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class Offer(Base):

@@ -50,6 +50,13 @@ def core() -> RoutingCore:
     return routing_core(svc.settings, svc.redis)
 
 
+def expiry_s() -> float:
+    """Seconds after which a pending offer counts as missed even without its no-answer callback
+    (the offer's ring time plus ``ROUTING_OFFER_GRACE_S``)."""
+    settings = services().settings
+    return float(settings.routing_offer_timeout_s + settings.routing_offer_grace_s)
+
+
 def url(path: str, **query: object) -> str:
     base = services().settings.public_base_url
     return f"{base}{path}" + (f"?{urlencode(query)}" if query else "")
@@ -90,10 +97,37 @@ def caller_sid(conn: Connection, interaction_id: int) -> str | None:
 
 
 def caller_call_ended(conn: Connection, interaction_id: int) -> bool:
-    status = conn.execute(
-        select(_interaction.c.status).where(_interaction.c.id == interaction_id)
-    ).scalar()
-    return status in FINAL_CALL_STATUSES
+    """The caller's leg is known to have ended. Never for a call-back: the caller is then on
+    another call (the conference and the call-back leg's Dial action tell when it ends)."""
+    row = conn.execute(
+        select(_interaction.c.status, _entry.c.callback_requested_at)
+        .outerjoin(_entry, _entry.c.interaction_id == _interaction.c.id)
+        .where(_interaction.c.id == interaction_id)
+    ).first()
+    return (
+        row is not None
+        and row.callback_requested_at is None
+        and (row.status in FINAL_CALL_STATUSES)
+    )
+
+
+def connect_event(
+    conn: Connection,
+    interaction_id: int,
+    entry: Any,
+    offer: Any,
+    now: dt.datetime,
+    **extra: Any,
+) -> None:
+    """CONNECT: the caller meets the handler (hold time since queued, ring time of the offer)."""
+    hold = (now - aware(entry.enqueued_at)).total_seconds() if entry is not None else 0.0
+    ring = (now - aware(offer.offered_at)).total_seconds()
+    add_event(
+        conn, interaction_id, "CONNECT",
+        {"handler_id": offer.handler_id, "offer_id": offer.id, "holdtime_s": round(hold),
+         "ringtime_s": round(ring), **extra},
+        f"connect:{interaction_id}",
+    )  # fmt: skip
 
 
 def place_offers(conn: Connection, offers: Iterable[CoreOffer]) -> None:
@@ -102,8 +136,25 @@ def place_offers(conn: Connection, offers: Iterable[CoreOffer]) -> None:
     todo = list(offers)
     while todo:
         offer = todo.pop(0)
+        if offer.language_fallback:
+            _language_fallback(conn, offer)
         for handler_id in offer.handler_ids:
             todo.extend(place_offer(conn, int(offer.caller_id), int(handler_id), offer.waited_s))
+
+
+def _language_fallback(conn: Connection, offer: CoreOffer) -> None:
+    """LANGUAGE_FALLBACK, once per caller: offered to a handler of a fallback language."""
+    iid = int(offer.caller_id)
+    language = conn.execute(
+        select(_entry.c.language).where(_entry.c.interaction_id == iid)
+    ).scalar()
+    add_event(
+        conn, iid, "LANGUAGE_FALLBACK",
+        {"language": language, "handler_ids": [int(h) for h in offer.handler_ids],
+         "waited_s": round(offer.waited_s, 1)},
+        f"language-fallback:{iid}",
+    )  # fmt: skip
+    conn.commit()
 
 
 def place_offer(
@@ -297,8 +348,8 @@ def complete(conn: Connection, interaction_id: int, event: str) -> None:
     """The connected call ended (``event`` COMPLETECALLER or COMPLETEAGENT: who hung up first):
     the handler counts it and goes to wrap-up; a job makes them available after it."""
     entry = entry_row(conn, interaction_id)
-    if entry is None or entry.handler_id is None:
-        return
+    if entry is None or entry.handler_id is None or entry.state not in ("connected", "done"):
+        return  # not connected (yet): a call-back's handler waiting for the caller, say
     now = utcnow()
     talk_s = (now - aware(entry.connected_at)).total_seconds() if entry.connected_at else 0.0
     conn.execute(
@@ -311,9 +362,14 @@ def complete(conn: Connection, interaction_id: int, event: str) -> None:
         if entry.connected_at
         else None
     )
+    wrap_up_s = (
+        conn.execute(select(_handler.c.wrap_up_s).where(_handler.c.id == entry.handler_id)).scalar()
+        or 0
+    )
     add_event(
         conn, interaction_id, event,
-        {"handler_id": entry.handler_id, "holdtime_s": hold_s, "calltime_s": round(talk_s)},
+        {"handler_id": entry.handler_id, "holdtime_s": hold_s, "calltime_s": round(talk_s),
+         "wrapup_s": wrap_up_s},
         f"complete:{interaction_id}",
     )  # fmt: skip
     conn.commit()
@@ -321,12 +377,6 @@ def complete(conn: Connection, interaction_id: int, event: str) -> None:
         str(interaction_id), str(entry.handler_id), talk_s=max(0.0, talk_s), now=time.time()
     )
     if done:
-        wrap_up_s = (
-            conn.execute(
-                select(_handler.c.wrap_up_s).where(_handler.c.id == entry.handler_id)
-            ).scalar()
-            or 0
-        )
         job_id = f"routing-wrap-up-{interaction_id}"
         try:
             if wrap_up_s > 0:

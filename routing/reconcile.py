@@ -1,9 +1,11 @@
 """The reconciler: make the Redis routing core match the database after Redis lost its state
 (a flush, a restart without persistence, a failover) or missed a change.
 
-Handlers first, then the callers still waiting (``queue_entry`` rows): each is queued again in
-its original place (its enqueue time and priority); one whose call has ended meanwhile is
-closed as abandoned. Calls in progress keep their handler's presence restored as available.
+Handlers first, then the calls in progress (their handler is on that call again), then the
+callers still waiting (``queue_entry`` rows): each is queued again in its original place (its
+enqueue time and priority); one whose call has ended meanwhile is closed as abandoned, unless
+it asked to be called back. ``routing.jobs.tick`` runs it on a schedule; ``flask routing
+reconcile`` by hand.
 """
 
 from __future__ import annotations
@@ -16,12 +18,26 @@ from sqlalchemy.orm import Session
 from inquiries.models import FINAL_CALL_STATUSES, Interaction, utcnow
 from routing.core import RoutingCore
 from routing.models import Handler, QueueEntry
+from routing.offers import aware
 from routing.service import profile
 from routing.strategies import UnknownHandler
 
 #: Presences the database may hold that a person did not choose. Without the calls themselves
 #: (not rebuilt yet) a handler caught offered, on a call or in wrap-up is restored as available.
 SYSTEM_PRESENCES = ("offered", "on_call", "wrap_up")
+
+
+#: Set once the core was rebuilt; gone after a flush or a restart without persistence.
+_MARK = "rebuilt"
+
+
+def core_is_current(core: RoutingCore) -> bool:
+    """False if Redis lost the routing state since the last rebuild."""
+    return bool(core.redis.exists(core.prefix + _MARK))
+
+
+def mark_current(core: RoutingCore) -> None:
+    core.redis.set(core.prefix + _MARK, str(int(time.time())))
 
 
 def rebuild_handlers(
@@ -56,11 +72,31 @@ def rebuild_handlers(
     return counts
 
 
+def rebuild_calls(session: Session, core: RoutingCore, *, now: float | None = None) -> int:
+    """After ``rebuild_handlers``: every call the database says is connected (or a call-back
+    being placed) is the handler's current call again in the core. Returns how many."""
+    now = time.time() if now is None else now
+    entry = QueueEntry.__table__
+    rows = session.execute(
+        select(entry).where(
+            entry.c.state.in_(("connected", "calling_back")), entry.c.handler_id.is_not(None)
+        )
+    ).all()
+    restored = 0
+    for row in rows:
+        restored += core.restore_call(
+            str(row.interaction_id), str(row.handler_id), language=row.language, kind=row.kind,
+            priority=float(row.priority), enqueued_at=aware(row.enqueued_at).timestamp(), now=now,
+        )  # fmt: skip
+    return restored
+
+
 def rebuild_callers(session: Session, core: RoutingCore) -> dict[str, int]:
     """Queue again every caller the database says waits (or was being offered); close the ones
-    whose call already ended. Idempotent (the core keeps a caller it knows as it is). The
+    whose call already ended (unless they asked to be called back; a call-back between two
+    attempts waits until it is due). Idempotent (the core keeps a caller it knows as it is). The
     caller commits nothing: this commits its own updates."""
-    counts = {"requeued": 0, "closed": 0}
+    counts = {"requeued": 0, "closed": 0, "callbacks_later": 0}
     entry = QueueEntry.__table__
     rows = session.execute(
         select(entry, Interaction.status.label("call_status"))
@@ -68,8 +104,13 @@ def rebuild_callers(session: Session, core: RoutingCore) -> dict[str, int]:
         .where(entry.c.state.in_(("waiting", "offered")))
         .order_by(entry.c.enqueued_at, entry.c.id)
     ).all()
+    now = utcnow()
     for row in rows:
-        if row.call_status in FINAL_CALL_STATUSES:
+        if row.callback_requested_at is not None:  # the caller hung up on purpose: keep it
+            if row.callback_due_at is not None and aware(row.callback_due_at) > now:
+                counts["callbacks_later"] += 1
+                continue  # between two attempts: back when due
+        elif row.call_status in FINAL_CALL_STATUSES:
             session.execute(
                 update(entry)
                 .where(entry.c.id == row.id, entry.c.state.in_(("waiting", "offered")))
@@ -78,10 +119,14 @@ def rebuild_callers(session: Session, core: RoutingCore) -> dict[str, int]:
             counts["closed"] += 1
             continue
         if core.caller_state(str(row.interaction_id)) is None:
-            session.execute(update(entry).where(entry.c.id == row.id).values(state="waiting"))
+            session.execute(
+                update(entry)
+                .where(entry.c.id == row.id)
+                .values(state="waiting", callback_due_at=None)
+            )
         core.enqueue(
             str(row.interaction_id), language=row.language, kind=row.kind,
-            priority=float(row.priority), enqueued_at=row.enqueued_at.timestamp(),
+            priority=float(row.priority), enqueued_at=aware(row.enqueued_at).timestamp(),
         )  # fmt: skip
         counts["requeued"] += 1
     session.commit()

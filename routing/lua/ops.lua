@@ -41,6 +41,28 @@ local function run()
   return {requeued = true, released = released}
 end
 
+--@op restore_call
+local function run()
+  -- the reconciler after Redis lost its state: a call the database says is connected
+  local cid, hid = ARGV[A], ARGV[A + 1]
+  local ck, hk = P .. "c:" .. cid, P .. "h:" .. hid
+  local pr = call("HGET", hk, "pr")
+  if not pr or call("EXISTS", ck) == 1 then return {restored = false} end
+  if pr ~= "available" and pr ~= "break" and pr ~= "offline" then return {restored = false} end
+  local seq = string.format("%0" .. SEQ_WIDTH .. "d", call("INCR", P .. "seq"))
+  call("HSET", ck, "st", "connected", "lang", ARGV[A + 2], "kind", ARGV[A + 3],
+       "prio", ARGV[A + 4], "enq", ARGV[A + 5], "sc", ARGV[A + 6], "q", ARGV[A + 7],
+       "seq", seq, "hs", "", "h", hid, "fb", "", "at", NOW_S)
+  call("SADD", P .. "callers", cid)
+  local rsn = call("HGET", hk, "rsn") or ""
+  if pr == "available" then deindex(hid) end
+  local nxt = pr == "available" and "" or pr
+  call("HSET", hk, "pr", "on_call", "c", cid, "since", NOW_S, "at", "", "next", nxt,
+       "nrsn", pr == "available" and "" or rsn)
+  call("ZREM", P .. "offers", hid)
+  return {restored = true}
+end
+
 --@op remove
 local function run()
   local cid = ARGV[A]

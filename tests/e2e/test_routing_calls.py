@@ -3,6 +3,8 @@ with a whisper, 1 accepts, both meet in the case's conference; misses, rejects a
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from rq import SimpleWorker
 from sqlalchemy import select
@@ -10,6 +12,7 @@ from sqlalchemy import select
 from extensions import db_session
 from inquiries.models import CallEvent, Interaction
 from ivr.flow import load_flow
+from routing.jobs import tick
 from routing.models import Handler, Offer, QueueEntry
 from routing.service import create_handler, routing_core, set_presence
 
@@ -251,4 +254,37 @@ def test_an_answer_without_the_key_is_a_miss_not_an_accept(hotline):
     got = names(hotline, call.sid)
     assert "RINGNOANSWER" in got and "CONNECT" not in got
     assert entry(hotline, call.sid).state == "waiting" and call.activity == "queue"
+    call.hang_up()
+
+
+def test_a_ukrainian_caller_reaches_a_russian_speaker_after_the_fallback_wait(hotline):
+    """No Ukrainian speaker on duty: after ROUTING_LANGUAGE_FALLBACK_AFTER_S the caller is
+    offered to a handler with Ukrainian as a fallback language (the periodic tick notices the
+    wait; no event does), and LANGUAGE_FALLBACK says so."""
+    svc = hotline.app.extensions["hotline"]
+    svc.settings = svc.settings.replace(routing_language_fallback_after_s=1)
+    with hotline.app.app_context():
+        session = db_session()
+        handler_id = create_handler(
+            session, svc.protector, display_name="Olga", languages=["ru"],
+            fallback_languages=["uk"], skills=["surrender", "family", "pow_info", "other"],
+            phone=HANDLER_A, wrap_up_s=0,
+        )  # fmt: skip
+        session.commit()
+        set_presence(session, routing_core(svc.settings, svc.redis), handler_id, "available")
+    call = hotline.dial()
+    call.press("2")  # Ukrainian
+    call.press("0")
+    assert call.activity == "queue"
+    drain(hotline)
+    phone = hotline.emulator.phone(HANDLER_A)
+    assert not phone.ringing()  # not before the fallback wait
+    assert "LANGUAGE_FALLBACK" not in names(hotline, call.sid)
+    time.sleep(1.2)
+    with hotline.app.app_context():
+        assert tick()["offers"] == 1
+    leg = phone.answer(phone.wait_for_ring(max_seconds=5))
+    assert "украинский" in " ".join(leg.said_texts())  # the whisper names the language
+    fallback = next(e for e in events(hotline, call.sid) if e.event == "LANGUAGE_FALLBACK")
+    assert fallback.data["language"] == "uk" and fallback.data["handler_ids"] == [handler_id]
     call.hang_up()

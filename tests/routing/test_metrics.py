@@ -158,3 +158,39 @@ def test_the_cli_prints_the_metrics(app, svc):
     assert "SL2: 50.0%" in result.output and "abandonment rate: 50.0%" in result.output
     bad = runner.invoke(args=["routing", "metrics", "--since", "yesterday"])
     assert bad.exit_code != 0
+
+
+def test_aht_counts_wrap_up_and_callbacks_stay_out_of_the_service_level(svc):
+    insert(svc, [
+        (0, "ENTERQUEUE", {"position": 1}),
+        (1, "CALLBACK_REQUESTED", {"reason": "queue-callback"}),
+        (2, "CALLBACK_REQUESTED", {"reason": "queue"}),  # a message left: not a call-back
+        (300, "CONNECT", {"handler_id": 1, "holdtime_s": 300, "callback": True, "attempt": 1}),
+        (400, "COMPLETECALLER", {"handler_id": 1, "calltime_s": 100, "wrapup_s": 30}),
+    ])  # fmt: skip
+    with svc.session_factory() as session:
+        m = queue_metrics(session.connection(), at(0), at(500), threshold_s=20, now=at(500))
+    assert (m.callbacks_requested, m.callbacks_connected) == (1, 1)
+    assert m.answered == 0 and m.service_level is None and m.asa_s is None
+    assert (m.handled, m.aht_s) == (1, 130.0)
+    assert "call-backs: 1 requested while waiting, 1 connected" in "\n".join(render(m))
+
+
+def test_occupancy_is_handling_over_available_time(svc):
+    insert(svc, [
+        (-50, "HANDLER_PRESENCE", {"handler_id": 1, "from": "offline", "to": "available"}),
+        (100, "COMPLETEAGENT", {"handler_id": 1, "calltime_s": 60, "wrapup_s": 30}),
+        (200, "HANDLER_PAUSED", {"handler_id": 1, "from": "available", "to": "break"}),
+        (300, "HANDLER_PRESENCE", {"handler_id": 1, "from": "break", "to": "available"}),
+        (0, "HANDLER_PRESENCE", {"handler_id": 2, "from": "offline", "to": "available"}),
+        (50, "COMPLETECALLER", {"handler_id": 2, "calltime_s": 400, "wrapup_s": 0}),
+        (60, "HANDLER_PRESENCE", {"handler_id": 2, "from": "available", "to": "offline"}),
+        (10, "HANDLER_PRESENCE", {"handler_id": 3, "from": "available", "to": "offline"}),
+    ])  # fmt: skip
+    with svc.session_factory() as session:
+        m = queue_metrics(session.connection(), at(0), at(400), now=at(400))
+    # handler 1: available 0–200 and 300–400 = 300 s, handling 90 s
+    assert m.occupancy[1] == pytest.approx(90 / 300)
+    assert m.occupancy[2] == 1.0  # 400 s of handling in 60 s staffed: capped
+    assert m.occupancy[3] == 0.0  # available 0–10 s ("from" of its first change), no calls
+    assert "handler 1: occupancy 30.0%" in "\n".join(render(m))

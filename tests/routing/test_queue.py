@@ -139,7 +139,7 @@ def test_the_reconciler_queues_waiting_callers_again(app, carrier, svc, core):
     svc.redis.flushdb()
     assert core.caller_state(str(entry.interaction_id)) is None
     with svc.session_factory() as session:
-        assert rebuild_callers(session, core) == {"requeued": 1, "closed": 0}
+        assert rebuild_callers(session, core) == {"requeued": 1, "closed": 0, "callbacks_later": 0}
     assert core.caller_state(str(entry.interaction_id)) == "waiting"
 
 

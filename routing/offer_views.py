@@ -1,0 +1,163 @@
+"""The offer call to a handler: the whisper (caller's language, kind, minutes waited), 1
+accepts (the first accept wins), and the call's status (an end without an accept withdraws it).
+
+An accepted live caller is redirected into the case's conference; an accepted call-back request
+first calls the caller back (``routing.callbacks``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import select, update
+from twilio.base.exceptions import TwilioException
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from extensions import db_connection, services
+from inquiries.models import utcnow
+from routing import callbacks, offers
+from routing.models import Handler, QueueEntry
+from routing.prompts import text as routing_text
+from routing.prompts import whisper_text
+from routing.voice import arg_int, bp, join_conference, say_text
+from webhooks import form_value, twilio_webhook
+
+log = logging.getLogger(__name__)
+
+_entry = QueueEntry.__table__
+_handler = Handler.__table__
+WHISPER_ATTEMPTS = 2
+
+
+def handler_language(handler_id: int) -> str:
+    languages = (
+        db_connection().execute(select(_handler.c.languages).where(_handler.c.id == handler_id))
+    ).scalar()
+    return (languages or ["ru"])[0]
+
+
+@bp.post("/routing/offer")
+@twilio_webhook
+def offer() -> VoiceResponse:
+    """The handler answered: the whisper (caller's language, kind, minutes waited), 1 accepts."""
+    offer_id = arg_int("offer")
+    attempt = arg_int("attempt") or 1
+    response = VoiceResponse()
+    conn = db_connection()
+    row = offers.offer_row(conn, offer_id) if offer_id is not None else None
+    if row is None or row.state not in offers.PENDING:
+        response.hangup()
+        return response
+    entry = offers.entry_row(conn, row.interaction_id)
+    language = handler_language(row.handler_id)
+    waited = (utcnow() - offers.aware(entry.enqueued_at)).total_seconds() if entry else 0
+    gather = Gather(
+        input="dtmf", num_digits=1, timeout=6, action=offers.url("/routing/offer-key",
+        offer=offer_id, attempt=attempt), method="POST",
+    )  # fmt: skip
+    text = whisper_text(
+        language, entry.language if entry else "", entry.kind if entry else "",
+        int(waited // 60), callback=bool(entry is not None and entry.callback_requested_at),
+    )  # fmt: skip
+    say_text(gather, language, text)
+    response.append(gather)
+    if attempt < WHISPER_ATTEMPTS:
+        response.redirect(offers.url("/routing/offer", offer=offer_id, attempt=attempt + 1))
+    else:
+        response.hangup()
+    return response
+
+
+@bp.post("/routing/offer-key")
+@twilio_webhook
+def offer_key() -> VoiceResponse:
+    """The handler's key: 1 accepts (the first accept wins), anything else hears it again."""
+    offer_id = arg_int("offer")
+    attempt = arg_int("attempt") or 1
+    response = VoiceResponse()
+    conn = db_connection()
+    row = offers.offer_row(conn, offer_id) if offer_id is not None else None
+    if row is None:
+        response.hangup()
+        return response
+    if form_value("Digits", 8) != "1":
+        response.redirect(offers.url("/routing/offer", offer=offer_id, attempt=attempt))
+        return response
+    language = handler_language(row.handler_id)
+    entry = offers.entry_row(conn, row.interaction_id)
+    is_callback = entry is not None and entry.callback_requested_at is not None
+    if row.state == "accepted":  # a retried request
+        if is_callback:
+            return callbacks.handler_waits(row.interaction_id, language)
+        return join_conference(row.interaction_id, record=True)
+    won = False
+    if row.state in offers.PENDING:
+        result = offers.core().accept(str(row.interaction_id), str(row.handler_id), time.time())
+        won = result.won
+    if not won:
+        conn.execute(
+            update(offers._offer)
+            .where(offers._offer.c.id == offer_id, offers._offer.c.state.in_(offers.PENDING))
+            .values(state="lost", ended_at=utcnow())
+        )
+        conn.commit()
+        say_text(response, language, routing_text(language, "offer_taken"))
+        response.hangup()
+        return response
+    conn.execute(
+        update(offers._offer)
+        .where(offers._offer.c.id == offer_id)
+        .values(state="accepted", ended_at=utcnow())
+    )
+    if is_callback:
+        conn.commit()
+        offers.cancel_offers(conn, row.interaction_id, result.released)
+        return callbacks.start_attempt(conn, row, language)
+    now = utcnow()
+    conn.execute(
+        update(_entry)
+        .where(_entry.c.interaction_id == row.interaction_id)
+        .values(state="connected", handler_id=row.handler_id, connected_at=now)
+    )
+    offers.connect_event(conn, row.interaction_id, entry, row, now)
+    conn.commit()
+    offers.cancel_offers(conn, row.interaction_id, result.released)
+    sid = offers.caller_sid(conn, row.interaction_id)
+    try:
+        services().twilio.calls(sid).update(
+            url=offers.url("/routing/join", caller=row.interaction_id), method="POST"
+        )
+    except TwilioException:
+        log.warning("interaction %s: the caller could not be connected", row.interaction_id)
+        offers.complete(conn, row.interaction_id, "COMPLETECALLER")
+        say_text(response, language, routing_text(language, "caller_gone"))
+        response.hangup()
+        return response
+    return join_conference(row.interaction_id, record=True)
+
+
+@bp.post("/routing/offer-status")
+@twilio_webhook
+def offer_status() -> VoiceResponse:
+    """The offer call's progress: an end without an accept withdraws the offer (next handler);
+    the end of an accepted call completes it (the handler hung up)."""
+    offer_id = arg_int("offer")
+    status = form_value("CallStatus", 32)
+    conn = db_connection()
+    row = offers.offer_row(conn, offer_id) if offer_id is not None else None
+    if row is None:
+        return VoiceResponse()
+    if row.state in offers.PENDING and status in offers.OFFER_ENDINGS:
+        offers.end_offer(conn, row.id, status)
+    elif (
+        row.state == "accepted"
+        and status == "completed"
+        and offers.caller_call_ended(conn, row.interaction_id)
+    ):
+        # Who hung up first is decided by the conference's participant-leave (ordered per
+        # conference) or the caller's Dial action; this callback races both, so it only closes
+        # the call when the caller's leg is already known to have ended.
+        offers.complete(conn, row.interaction_id, "COMPLETECALLER")
+    conn.commit()
+    return VoiceResponse()

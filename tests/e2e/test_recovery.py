@@ -1,0 +1,219 @@
+"""Nobody is lost: a worker killed in the middle of a dispatch, Redis flushed while callers wait
+and talk, a call-back's retry job lost. The periodic tick (``routing.jobs.tick``, run by ``rq
+cron``) must bring every caller to a handler (or the message box) afterwards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import create_engine, select, text, update
+
+from extensions import db_session
+from routing.jobs import tick
+from routing.models import Offer, QueueEntry
+from routing.service import routing_core, set_presence
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
+from tests.e2e.test_callbacks import ask_for_callback
+from tests.e2e.test_routing_calls import (
+    HANDLER_A,
+    HANDLER_B,
+    add_handler,
+    drain,
+    entry,
+    queued_caller,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def core_of(hotline):
+    svc = hotline.app.extensions["hotline"]
+    return routing_core(svc.settings, svc.redis)
+
+
+def run_tick(hotline) -> dict[str, int]:
+    with hotline.app.app_context():
+        return tick()
+
+
+def connect(hotline, number: str, call) -> None:
+    phone = hotline.emulator.phone(number)
+    leg = phone.answer(phone.wait_for_ring(max_seconds=5))
+    leg.press("1")
+    hotline.emulator.settle()
+    assert call.activity == "conference" and leg.activity == "conference"
+
+
+def test_redis_flushed_mid_queue_nobody_is_lost(hotline):
+    a = add_handler(hotline, HANDLER_A, "Anna")
+    first = queued_caller(hotline)
+    drain(hotline)
+    connect(hotline, HANDLER_A, first)  # the first caller talks to Anna
+    second = hotline.dial("+79160000002")
+    second.press("1")
+    second.press("0")
+    third = hotline.dial("+79160000003")
+    third.press("1")
+    third.press("0")
+    assert entry(hotline, second.sid).state == entry(hotline, third.sid).state == "waiting"
+    core = core_of(hotline)
+    waiting = [str(entry(hotline, c.sid).interaction_id) for c in (second, third)]
+    assert core.waiting() == waiting
+
+    hotline.app.extensions["hotline"].redis.flushdb()  # routing state and RQ's jobs: gone
+    assert core.waiting() == []
+    second.wait(30)  # the hold goes on without Redis' state
+    assert not second.ended
+
+    counts = run_tick(hotline)
+    assert counts["rebuilt"] == 1 and counts["calls"] == 1 and counts["requeued"] == 2
+    assert core.waiting() == waiting  # the same order as before the flush
+    assert core.presence(str(a))[0] == "on_call"  # not offered a second caller mid-call
+    assert not hotline.emulator.phone(HANDLER_A).ringing()
+    assert run_tick(hotline)["rebuilt"] == 0  # rebuilt once, then only the light checks
+
+    b = add_handler(hotline, HANDLER_B, "Boris")  # a second handler comes on duty
+    run_tick(hotline)
+    connect(hotline, HANDLER_B, second)  # the longest waiter first
+    first.hang_up()  # Anna's call ends; wrap-up 0 s
+    hotline.emulator.settle()
+    drain(hotline)
+    connect(hotline, HANDLER_A, third)
+    for call in (first, second, third):
+        assert entry(hotline, call.sid).state in ("connected", "done")
+    assert core.presence(str(b))[0] == "on_call"
+
+
+def _worker_env(hotline) -> dict[str, str]:
+    settings = hotline.settings
+    return {
+        **os.environ,
+        "HOTLINE_ENV": "test",
+        "HOTLINE_INSTANCE_PATH": str(settings.instance_path),
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "PUBLIC_BASE_URL": settings.public_base_url,
+        "TWILIO_API_BASE_URL": settings.twilio_api_base_url,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "HOTLINE_NUMBER": HOTLINE_NUMBER,
+    }
+
+
+class WriteLock:
+    """Hold the database's write lock on the offers (SQLite: the whole file; PostgreSQL: the
+    routing_offer table), so a worker that reaches its first INSERT waits there."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def __enter__(self):
+        if self.url.startswith("sqlite"):
+            self.sqlite = sqlite3.connect(self.url.split("///", 1)[1], isolation_level=None)
+            self.sqlite.execute("BEGIN IMMEDIATE")
+        else:
+            self.engine = create_engine(self.url)
+            self.conn = self.engine.connect()
+            self.conn.execute(text("LOCK TABLE routing_offer IN EXCLUSIVE MODE"))
+        return self
+
+    def __exit__(self, *exc):
+        if self.url.startswith("sqlite"):
+            self.sqlite.execute("ROLLBACK")
+            self.sqlite.close()
+        else:
+            self.conn.rollback()
+            self.conn.close()
+            self.engine.dispose()
+
+
+def test_a_worker_killed_mid_dispatch_delays_the_caller_but_loses_nobody(hotline):
+    a = add_handler(hotline, HANDLER_A, "Anna")
+    call = queued_caller(hotline)  # its dispatch job waits in RQ
+    core = core_of(hotline)
+    rq_bin = Path(sys.executable).with_name("rq")
+    with WriteLock(hotline.settings.database_url):
+        worker = subprocess.Popen(
+            [str(rq_bin), "worker", "--burst", "--url", hotline.settings.redis_url,
+             "--worker-class", "rq.worker.SimpleWorker",  # the job runs in this very process
+             hotline.settings.rq_queue],
+            cwd=ROOT, env=_worker_env(hotline), start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while core.presence(str(a))[0] != "offered":  # the core assigned, the row waits
+                assert worker.poll() is None, "the worker ended before it was killed"
+                assert time.monotonic() < deadline, "the worker never reached the dispatch"
+                time.sleep(0.05)
+        finally:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+    with hotline.app.app_context():
+        assert db_session().scalars(select(Offer)).all() == []  # its transaction died with it
+    assert not hotline.emulator.phone(HANDLER_A).ringing()
+    assert entry(hotline, call.sid).state == "waiting"
+
+    svc = hotline.app.extensions["hotline"]
+    svc.settings = svc.settings.replace(routing_offer_timeout_s=1, routing_offer_grace_s=0)
+    time.sleep(1.1)  # the orphaned assignment outlives its ring time
+    counts = run_tick(hotline)
+    assert counts["expired"] == 1 and counts["offers"] == 1
+    svc.settings = svc.settings.replace(routing_offer_timeout_s=20)
+    connect(hotline, HANDLER_A, call)
+    assert entry(hotline, call.sid).state == "connected"
+    call.hang_up()
+
+
+def test_a_lost_callback_retry_is_requeued_by_the_tick_when_due(hotline):
+    svc = hotline.app.extensions["hotline"]
+    svc.settings = svc.settings.replace(routing_callback_retry_s=120)
+    add_handler(hotline, HANDLER_A, "Anna")
+    first = ask_for_callback(hotline)
+    drain(hotline)
+    handler = hotline.emulator.phone(HANDLER_A)
+    leg = handler.answer(handler.wait_for_ring())
+    leg.press("1")
+    hotline.emulator.settle()
+    hotline.emulator.phone("+79161234567").wait_for_ring(max_seconds=5)
+    hotline.emulator.wait(40)  # no answer: attempt 1 failed, retry in 120 s
+    hotline.emulator.settle()
+    row = entry(hotline, first.sid)
+    assert row.state == "waiting" and row.callback_due_at is not None
+    core = core_of(hotline)
+    assert core.caller_state(str(row.interaction_id)) is None  # out until due
+    svc.redis.delete(*svc.redis.keys("rq:*"))  # the scheduled retry job is lost
+
+    counts = run_tick(hotline)
+    assert counts["callbacks_later"] == 1 and counts["offers"] == 0
+    with hotline.app.app_context():
+        session = db_session()
+        session.execute(  # two minutes pass
+            update(QueueEntry)
+            .where(QueueEntry.id == row.id)
+            .values(callback_due_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+        session.commit()
+    counts = run_tick(hotline)
+    assert counts["requeued"] == 1 and counts["offers"] == 1
+    assert handler.wait_for_ring(max_seconds=5) is not None
+
+
+def test_a_flush_keeps_what_handlers_chose(hotline):
+    """Presence chosen by people (a break with its reason) is the database's: rebuilt as is."""
+    a = add_handler(hotline, HANDLER_A, "Anna")
+    b = add_handler(hotline, HANDLER_B, "Boris")
+    with hotline.app.app_context():
+        set_presence(db_session(), core_of(hotline), a, "break", "lunch")
+    hotline.app.extensions["hotline"].redis.flushdb()
+    assert core_of(hotline).presence(str(a)) == ("offline", None)
+    run_tick(hotline)
+    assert core_of(hotline).presence(str(a)) == ("break", "lunch")
+    assert core_of(hotline).presence(str(b)) == ("available", None)
