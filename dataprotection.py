@@ -82,3 +82,34 @@ class DataProtector:
 
     def open_text(self, sealed: Sealed, associated: bytes = b"") -> str:
         return self.open(sealed, associated).decode("utf-8")
+
+
+# Country calling codes by their first digit: 1 and 7 are one digit; otherwise two digits for the
+# prefixes listed, three for the rest (ITU-T E.164 assignments).
+_TWO_DIGIT_CODES = frozenset(
+    re.findall(
+        r"\d\d",
+        "20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 "
+        "60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98",
+    )
+)
+
+
+def country_code(number: str) -> str:
+    """The country calling code of an E.164 number (``+380…`` → ``380``)."""
+    digits = number.lstrip("+")
+    if digits[:1] in ("1", "7"):
+        return digits[:1]
+    return digits[:2] if digits[:2] in _TWO_DIGIT_CODES else digits[:3]
+
+
+def mask_address(address: str | None) -> str:
+    """What staff may see of a caller's address without the right to the number: an E.164
+    number as ``+7 ••• ••• 45 67`` (country code and last four digits), a browser client as
+    ``browser``, anything else (withheld, anonymous) as ``withheld``."""
+    if address and _E164.match(address):
+        last = address[-4:]
+        return f"+{country_code(address)} ••• ••• {last[:2]} {last[2:]}"
+    if address and address.startswith("client:"):
+        return "browser"
+    return "withheld"

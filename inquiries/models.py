@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -88,6 +89,8 @@ class Inquiry(Base):
     status: Mapped[str] = mapped_column(String(16), default="new", index=True)
     callback_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     callback_requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: What came of it, from the configurable list CASE_OUTCOMES (set by staff).
+    outcome: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
@@ -102,6 +105,8 @@ class Interaction(Base):
     """One call (later also one message thread) of an inquiry."""
 
     __tablename__ = "interaction"
+    #: The call log's order and keyset pagination (newest first).
+    __table_args__ = (Index("ix_interaction_started_at_id", "started_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiry.id"), index=True)

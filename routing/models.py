@@ -77,7 +77,7 @@ class QueueEntry(Base):
     kind: Mapped[str] = mapped_column(String(16))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     enqueued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    handler_id: Mapped[int | None] = mapped_column(ForeignKey("handler.id"))
+    handler_id: Mapped[int | None] = mapped_column(ForeignKey("handler.id"), index=True)
     connected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     #: Set when the caller asked to be called back while waiting: they hung up, their place

@@ -16,7 +16,7 @@ import redis
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
 
-from dataprotection import DataProtector, Sealed, normalise_number
+from dataprotection import DataProtector, Sealed, mask_address, normalise_number
 from inquiries.models import INQUIRY_KINDS, LANGUAGES, CallEvent, utcnow
 from routing.core import RoutingCore
 from routing.models import PERSON_PRESENCES, Handler
@@ -239,27 +239,6 @@ def set_presence(
     return PresenceResult(handler_id, previous, presence, change)
 
 
-# Country calling codes by their first digit: 1 and 7 are one digit; otherwise two digits for the
-# prefixes listed, three for the rest (ITU-T E.164 assignments).
-_TWO_DIGIT_CODES = frozenset(
-    re.findall(
-        r"\d\d",
-        "20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 "
-        "60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98",
-    )
-)
-
-
-def country_code(number: str) -> str:
-    """The country calling code of an E.164 number (``+380…`` → ``380``)."""
-    digits = number.lstrip("+")
-    if digits[:1] in ("1", "7"):
-        return digits[:1]
-    return digits[:2] if digits[:2] in _TWO_DIGIT_CODES else digits[:3]
-
-
 def masked_phone(number: str) -> str:
     """``+7 ••• ••• 45 67``: the country code and the last four digits only."""
-    number = e164(number)
-    last = number[-4:]
-    return f"+{country_code(number)} ••• ••• {last[:2]} {last[2:]}"
+    return mask_address(e164(number))

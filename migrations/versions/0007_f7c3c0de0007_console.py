@@ -18,8 +18,16 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table('inquiry') as batch:
+        batch.add_column(sa.Column('outcome', sa.String(length=32), nullable=True))
+        batch.create_index(batch.f('ix_inquiry_outcome'), ['outcome'], unique=False)
+    op.create_index('ix_interaction_started_at_id', 'interaction', ['started_at', 'id'], unique=False)
+    op.create_index(op.f('ix_queue_entry_handler_id'), 'queue_entry', ['handler_id'], unique=False)
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index(op.f('ix_queue_entry_handler_id'), table_name='queue_entry')
+    op.drop_index('ix_interaction_started_at_id', table_name='interaction')
+    with op.batch_alter_table('inquiry') as batch:
+        batch.drop_index(batch.f('ix_inquiry_outcome'))
+        batch.drop_column('outcome')

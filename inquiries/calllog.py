@@ -1,0 +1,304 @@
+"""The call log's read side: filtered, keyset-paginated lists of interactions, one inquiry's
+timeline, CSV rows. SQLAlchemy Core over the connection it is given; no Flask, no auth (the
+console checks roles and object access, and audits, before it calls these).
+
+Pagination is by keyset on ``(started_at, id)`` descending, so the 2,000th page costs what the
+first does (an index on ``interaction (started_at, id)``; migration 0007). A cursor is opaque
+to the browser: base64 of the last row's time and id, never anything personal.
+
+Phone numbers leave this module masked (``+7 ••• ••• 45 67``) unless the caller asks for
+``full_numbers`` (roles allowed to see them; the console audits it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, or_, select
+from sqlalchemy.sql import Select
+
+from dataprotection import DataProtector, Sealed, mask_address
+from inquiries.models import Caller, CallEvent, Inquiry, Interaction
+
+_interaction = Interaction.__table__
+_inquiry = Inquiry.__table__
+_caller = Caller.__table__
+_event = CallEvent.__table__
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+def _routing_tables():
+    """The routing tables (imported late: inquiries must not import routing at module level)."""
+    from routing.models import Offer, QueueEntry
+
+    return QueueEntry.__table__, Offer.__table__
+
+
+@dataclass(frozen=True)
+class CallLogFilter:
+    """What the call log is narrowed to; every field optional. Times are UTC-aware."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    channel: str | None = None
+    kind: str | None = None
+    language: str | None = None
+    status: str | None = None  # the inquiry's status
+    outcome: str | None = None
+    handler_id: int | None = None
+
+
+@dataclass
+class CallLogRow:
+    interaction_id: int
+    inquiry_id: int
+    started_at: dt.datetime
+    channel: str
+    direction: str
+    call_status: str
+    duration_s: int | None
+    kind: str
+    language: str | None
+    inquiry_status: str
+    outcome: str | None
+    number: str  # masked unless full numbers were asked for
+    waited_s: int | None = None
+    handler_id: int | None = None
+    queue_state: str | None = None
+
+
+@dataclass
+class CallLogPage:
+    rows: list[CallLogRow]
+    next_cursor: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def encode_cursor(started_at: dt.datetime, interaction_id: int) -> str:
+    raw = f"{started_at.isoformat()}|{interaction_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[dt.datetime, int] | None:
+    """The (time, id) a cursor stands for; None for a missing or malformed one."""
+    if not cursor or len(cursor) > 200:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, ident = raw.partition("|")
+        parsed = dt.datetime.fromisoformat(when)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)), int(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def handler_took_part(handler_id: int) -> Any:
+    """SQL condition: the handler was connected to, or accepted an offer for, a call of the
+    inquiry in the current row (``inquiry.id``)."""
+    entry, offer = _routing_tables()
+    via_entry = (
+        select(entry.c.id)
+        .join(_interaction, _interaction.c.id == entry.c.interaction_id)
+        .where(_interaction.c.inquiry_id == _inquiry.c.id, entry.c.handler_id == handler_id)
+    )
+    via_offer = (
+        select(offer.c.id)
+        .join(_interaction, _interaction.c.id == offer.c.interaction_id)
+        .where(
+            _interaction.c.inquiry_id == _inquiry.c.id,
+            offer.c.handler_id == handler_id,
+            offer.c.state == "accepted",
+        )
+    )
+    return or_(exists(via_entry), exists(via_offer))
+
+
+def _query(flt: CallLogFilter, visible_to_handler: int | None) -> Select:
+    entry, _ = _routing_tables()
+    columns = (
+        _interaction.c.id, _interaction.c.inquiry_id, _interaction.c.started_at,
+        _interaction.c.channel, _interaction.c.direction, _interaction.c.status,
+        _interaction.c.duration_s, _inquiry.c.kind, _inquiry.c.language,
+        _inquiry.c.status.label("inquiry_status"), _inquiry.c.outcome,
+        _caller.c.number_hash, _caller.c.number_ciphertext, _caller.c.number_key_id,
+        entry.c.enqueued_at, entry.c.connected_at, entry.c.ended_at.label("queue_ended_at"),
+        entry.c.handler_id, entry.c.state.label("queue_state"),
+    )  # fmt: skip
+    query = (
+        select(*columns)
+        .join(_inquiry, _inquiry.c.id == _interaction.c.inquiry_id)
+        .join(_caller, _caller.c.id == _inquiry.c.caller_id)
+        .outerjoin(entry, entry.c.interaction_id == _interaction.c.id)
+    )
+    conditions = []
+    if flt.since is not None:
+        conditions.append(_interaction.c.started_at >= flt.since)
+    if flt.until is not None:
+        conditions.append(_interaction.c.started_at < flt.until)
+    for column, value in (
+        (_interaction.c.channel, flt.channel),
+        (_inquiry.c.kind, flt.kind),
+        (_inquiry.c.language, flt.language),
+        (_inquiry.c.status, flt.status),
+        (_inquiry.c.outcome, flt.outcome),
+        (entry.c.handler_id, flt.handler_id),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if visible_to_handler is not None:
+        conditions.append(handler_took_part(visible_to_handler))
+    return query.where(*conditions) if conditions else query
+
+
+def _number(protector: DataProtector, row: Any, full: bool) -> str:
+    if row.number_ciphertext is None or row.number_key_id is None:
+        return "erased"
+    sealed = Sealed(row.number_key_id, row.number_ciphertext)
+    address = protector.open_text(sealed, associated=row.number_hash.encode())
+    return address if full else mask_address(address)
+
+
+def _row(protector: DataProtector, row: Any, full: bool) -> CallLogRow:
+    waited = None
+    if row.enqueued_at is not None:
+        end = row.connected_at or row.queue_ended_at
+        if end is not None:
+            waited = max(0, round((end - row.enqueued_at).total_seconds()))
+    return CallLogRow(
+        interaction_id=row.id, inquiry_id=row.inquiry_id, started_at=row.started_at,
+        channel=row.channel, direction=row.direction, call_status=row.status,
+        duration_s=row.duration_s, kind=row.kind, language=row.language,
+        inquiry_status=row.inquiry_status, outcome=row.outcome,
+        number=_number(protector, row, full), waited_s=waited, handler_id=row.handler_id,
+        queue_state=row.queue_state,
+    )  # fmt: skip
+
+
+def list_interactions(
+    conn: Connection,
+    protector: DataProtector,
+    flt: CallLogFilter,
+    *,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+    visible_to_handler: int | None = None,
+    full_numbers: bool = False,
+) -> CallLogPage:
+    """One page of the call log, newest first; ``next_cursor`` continues after its last row."""
+    limit = max(1, min(MAX_PAGE_SIZE, limit))
+    query = _query(flt, visible_to_handler)
+    after = decode_cursor(cursor)
+    if after is not None:
+        when, ident = after
+        query = query.where(
+            or_(
+                _interaction.c.started_at < when,
+                and_(_interaction.c.started_at == when, _interaction.c.id < ident),
+            )
+        )
+    query = query.order_by(_interaction.c.started_at.desc(), _interaction.c.id.desc())
+    rows = conn.execute(query.limit(limit + 1)).all()
+    page = [_row(protector, row, full_numbers) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last.started_at, last.id)
+    return CallLogPage(page, next_cursor)
+
+
+def csv_rows(
+    conn: Connection,
+    protector: DataProtector,
+    flt: CallLogFilter,
+    *,
+    visible_to_handler: int | None = None,
+    full_numbers: bool = False,
+    batch: int = 500,
+) -> Iterator[list[str]]:
+    """The header, then every matching interaction, newest first, read ``batch`` at a time."""
+    yield [
+        "interaction", "inquiry", "started_at", "channel", "direction", "call_status",
+        "duration_s", "kind", "language", "inquiry_status", "outcome", "waited_s", "handler",
+        "number",
+    ]  # fmt: skip
+    cursor = None
+    while True:
+        page = list_interactions(
+            conn, protector, flt, cursor=cursor, limit=batch,
+            visible_to_handler=visible_to_handler, full_numbers=full_numbers,
+        )  # fmt: skip
+        for r in page.rows:
+            yield [
+                str(r.interaction_id), str(r.inquiry_id), r.started_at.isoformat(), r.channel,
+                r.direction, r.call_status, _text(r.duration_s), r.kind, r.language or "",
+                r.inquiry_status, r.outcome or "", _text(r.waited_s), _text(r.handler_id),
+                r.number,
+            ]  # fmt: skip
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+@dataclass
+class TimelineItem:
+    time: dt.datetime
+    interaction_id: int | None
+    kind: str  # "event" here; the console adds notes and recordings
+    name: str
+    data: dict[str, Any]
+
+
+@dataclass
+class InquiryDetail:
+    inquiry: Any
+    number: str
+    interactions: list[Any]
+    timeline: list[TimelineItem]
+
+
+def inquiry_detail(
+    conn: Connection, protector: DataProtector, inquiry_id: int, *, full_number: bool = False
+) -> InquiryDetail | None:
+    """The case: its fields, the caller's (masked) number, its calls and every event in order."""
+    inquiry = conn.execute(
+        select(_inquiry, _caller.c.number_hash, _caller.c.number_ciphertext,
+               _caller.c.number_key_id)
+        .join(_caller, _caller.c.id == _inquiry.c.caller_id)
+        .where(_inquiry.c.id == inquiry_id)
+    ).first()  # fmt: skip
+    if inquiry is None:
+        return None
+    entry, _ = _routing_tables()
+    interactions = conn.execute(
+        select(_interaction, entry.c.enqueued_at, entry.c.connected_at, entry.c.handler_id,
+               entry.c.state.label("queue_state"))
+        .outerjoin(entry, entry.c.interaction_id == _interaction.c.id)
+        .where(_interaction.c.inquiry_id == inquiry_id)
+        .order_by(_interaction.c.started_at, _interaction.c.id)
+    ).all()  # fmt: skip
+    ids = [row.id for row in interactions]
+    events = (
+        conn.execute(
+            select(_event.c.time, _event.c.interaction_id, _event.c.event, _event.c.data)
+            .where(_event.c.interaction_id.in_(ids))
+            .order_by(_event.c.time, _event.c.id)
+        ).all()
+        if ids
+        else []
+    )
+    timeline = [
+        TimelineItem(row.time, row.interaction_id, "event", row.event, dict(row.data or {}))
+        for row in events
+    ]
+    return InquiryDetail(inquiry, _number(protector, inquiry, full_number), interactions, timeline)
