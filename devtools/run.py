@@ -82,20 +82,20 @@ def main(argv: list[str] | None = None) -> int:
                 "--status-callback", f"{base}/voice/status",
                 "--sms-url", f"{base}/messaging/incoming",
             ]  # fmt: skip
-            processes.append(("emulator", subprocess.Popen(emulator, cwd=ROOT, env=env)))
+            _start(processes, "emulator", emulator, env)
 
         web = [
             str(BIN / "gunicorn"), "--workers", str(args.workers),
             "--bind", f"{args.host}:{args.port}", "--access-logfile", "-", "app:app",
         ]  # fmt: skip
-        processes.append(("web", subprocess.Popen(web, cwd=ROOT, env=env)))
+        _start(processes, "web", web, env)
         worker = [
             str(BIN / "rq"), "worker", "--with-scheduler", "--url", env["REDIS_URL"],
             settings.rq_queue,
         ]  # fmt: skip
-        processes.append(("worker", subprocess.Popen(worker, cwd=ROOT, env=env)))
+        _start(processes, "worker", worker, env)
         clock = [str(BIN / "rq"), "cron", "--url", env["REDIS_URL"], "cron.py"]
-        processes.append(("clock", subprocess.Popen(clock, cwd=ROOT, env=env)))
+        _start(processes, "clock", clock, env)
 
         if not wait_for(f"{app_url}/readyz"):
             print("!! the app did not become ready; see the output above", file=sys.stderr)
@@ -117,6 +117,16 @@ def main(argv: list[str] | None = None) -> int:
             redis_server.stop()
 
 
+def _start(
+    processes: list[tuple[str, subprocess.Popen[bytes]]],
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+) -> None:
+    """A child in its own session: signals reach it from ``_stop`` only, once."""
+    processes.append((name, subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True)))
+
+
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -132,14 +142,29 @@ def _wait(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> int:
 
 
 def _stop(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    for _name, proc in processes:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+    """Each child leads its own session (a Ctrl-C reaches only this supervisor): its whole
+    group (an RQ worker's scheduler and work horse too) gets one SIGTERM, the last started
+    first, and is waited for, so Redis stops after every process that talks to it."""
+    for _name, proc in reversed(processes):
+        _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
     for _name, proc in processes:
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal_group(proc.pid, signal.SIGKILL)
+        while _signal_group(proc.pid, 0) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the group's other processes are still finishing
+        _signal_group(proc.pid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Signal a process group; False once it is gone."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 if __name__ == "__main__":

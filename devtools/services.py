@@ -66,7 +66,11 @@ class EmbeddedRedis:
         ]  # fmt: skip
         if self.log_path is not None:
             args += ["--logfile", str(self.log_path)]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Its own session: a Ctrl-C (or a signal to our group) must not stop Redis before the
+        # processes that still talk to it; whoever started it stops it, last.
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + timeout_s
         client = redis.Redis(unix_socket_path=str(self.socket_path))
         while time.monotonic() < deadline:
