@@ -157,6 +157,8 @@ class Settings:
     #: Seconds a caller may wait; past it the next hold cycle sends them to the message box
     #: with a callback request (EXITWITHTIMEOUT). 0: no limit.
     routing_max_wait_s: int = 600
+    #: Callers who may wait at once; one more goes to the message box (OVERFLOW). 0: no limit.
+    routing_max_queue: int = 500
     #: Call-backs asked for while waiting: how many times the caller is called (each time a
     #: handler has accepted first), seconds between attempts, seconds their phone rings.
     routing_callback_attempts: int = 3
@@ -285,6 +287,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         routing_hold_music_url=env_map.get("ROUTING_HOLD_MUSIC_URL", ""),
         routing_max_wait_s=env_nonnegative(
             env_map.get("ROUTING_MAX_WAIT_S"), 600, "ROUTING_MAX_WAIT_S"
+        ),
+        routing_max_queue=env_nonnegative(
+            env_map.get("ROUTING_MAX_QUEUE"), 500, "ROUTING_MAX_QUEUE"
         ),
         routing_callback_attempts=env_nonnegative(
             env_map.get("ROUTING_CALLBACK_ATTEMPTS"), 3, "ROUTING_CALLBACK_ATTEMPTS"

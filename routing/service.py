@@ -45,6 +45,7 @@ def routing_core(settings: Settings, redis_client: redis.Redis) -> RoutingCore:
         strategy=settings.routing_strategy,
         language_fallback_after_s=float(settings.routing_language_fallback_after_s),
         max_misses=settings.routing_max_misses,
+        max_queue=settings.routing_max_queue,
     )
 
 

@@ -140,7 +140,13 @@ def queue_action() -> VoiceResponse:
         outcome = {"leave": ("left", "EXITWITHKEY"), "hangup": ("abandoned", "ABANDON")}.get(
             result, ("overflow", "OVERFLOW")
         )
-        _leave_queue(call, entry, *outcome)
+        extra = None
+        if result == "hangup":  # ABANDON says where they were
+            try:
+                extra = {"position": offers.core().position(str(call.interaction_id))}
+            except Exception:  # Redis down: the abandon is logged all the same
+                log.warning("interaction %s: no queue position", call.interaction_id)
+        _leave_queue(call, entry, *outcome, extra)
         if result != "hangup":
             calls().request_callback(call, "queue")
             conn.commit()

@@ -190,6 +190,9 @@ def test_the_caller_hangs_up_while_offered_the_ringing_stops(hotline):
     hotline.emulator.settle()
     assert "ABANDON" in names(hotline, call.sid)
     assert entry(hotline, call.sid).state == "abandoned"
+    abandon = next(e for e in events(hotline, call.sid) if e.event == "ABANDON")
+    assert abandon.data["position"] is None  # being offered: no longer in the waiting line
+    assert "waittime_s" in abandon.data
     assert not phone.ringing()
     assert hotline.emulator.call(leg.sid).status == "canceled"
     with hotline.app.app_context():
@@ -288,3 +291,39 @@ def test_a_ukrainian_caller_reaches_a_russian_speaker_after_the_fallback_wait(ho
     fallback = next(e for e in events(hotline, call.sid) if e.event == "LANGUAGE_FALLBACK")
     assert fallback.data["language"] == "uk" and fallback.data["handler_ids"] == [handler_id]
     call.hang_up()
+
+
+def test_a_full_queue_sends_the_next_caller_to_the_message_box(hotline):
+    svc = hotline.app.extensions["hotline"]
+    svc.settings = svc.settings.replace(routing_max_queue=1)
+    add_handler(hotline, HANDLER_A, "Anna")
+    first = queued_caller(hotline)  # the one place in the queue
+    second = hotline.dial("+79160000009")
+    second.press("1")
+    second.press("0")
+    assert second.activity == "record"
+    assert second.said_texts()[-1] == FLOW.text("ru", "operators_busy")
+    assert entry(hotline, second.sid).state == "overflow"
+    assert "OVERFLOW" in names(hotline, second.sid)
+    assert entry(hotline, first.sid).state == "waiting"
+    first.hang_up()
+    second.hang_up()
+
+
+def test_a_caller_hanging_up_while_waiting_is_an_abandon_with_place_and_wait(hotline):
+    add_handler(hotline, HANDLER_A, "Anna")
+    first = queued_caller(hotline)
+    drain(hotline)
+    leg = hotline.emulator.phone(HANDLER_A).answer()
+    leg.press("1")  # Anna is busy with the first caller
+    hotline.emulator.settle()
+    second = hotline.dial("+79160000008")
+    second.press("1")
+    second.press("0")
+    second.wait(12)
+    second.hang_up()
+    hotline.emulator.settle()
+    abandon = next(e for e in events(hotline, second.sid) if e.event == "ABANDON")
+    assert abandon.data["position"] == 1 and abandon.data["waittime_s"] >= 0
+    assert entry(hotline, second.sid).state == "abandoned"
+    first.hang_up()

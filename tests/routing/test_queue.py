@@ -10,11 +10,9 @@ from sqlalchemy import select
 
 from extensions import db_session
 from inquiries.models import CallEvent, Inquiry, utcnow
-from routing.core import RoutingCore
 from routing.models import QueueEntry
 from routing.reconcile import rebuild_callers
 from routing.service import create_handler, routing_core, set_presence
-from routing.strategies import QueueFull
 from tests.conftest import call_params, new_call_sid, path_of
 
 CALLER = "+79161234567"
@@ -117,19 +115,6 @@ def test_routing_webhooks_are_signed(client):
                  "/routing/queue-action", "/routing/offer-key?offer=1"):  # fmt: skip
         response = client.post(path, data={"CallSid": new_call_sid()})
         assert response.status_code == 403
-
-
-def test_a_full_queue_sends_the_caller_to_the_message_box(app, carrier, svc, core, monkeypatch):
-    on_duty(app, svc, core)
-
-    def full(*_args, **_kwargs):
-        raise QueueFull("full")
-
-    monkeypatch.setattr(RoutingCore, "enqueue", full)
-    root = ask_for_a_person(carrier, new_call_sid())
-    assert root.find("Record") is not None
-    (entry,) = entries(svc)
-    assert entry.state == "overflow"
 
 
 def test_the_reconciler_queues_waiting_callers_again(app, carrier, svc, core):
