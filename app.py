@@ -70,19 +70,25 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     extensions.init_app(app, settings)
     app.extensions["ivr_flow"] = load_flow()  # a broken menu stops the start-up here
 
+    import console
     from ivr.cli import carrier_cli, ivr_cli
     from ivr.views import bp as voice_bp
+    from recordings.cli import recordings_cli
     from routing.cli import handlers_cli, routing_cli
     from routing.views import bp as routing_bp
+    from staff.cli import staff_cli
 
     app.register_blueprint(voice_bp)
     app.register_blueprint(routing_bp)
+    console.init_app(app)  # the staff console, its security headers (app-wide) and languages
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)
     app.cli.add_command(ivr_cli)
     app.cli.add_command(carrier_cli)
     app.cli.add_command(handlers_cli)
     app.cli.add_command(routing_cli)
+    app.cli.add_command(recordings_cli)
+    app.cli.add_command(staff_cli)
     app.cli.add_command(migrate_command)
     return app
 

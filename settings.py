@@ -99,6 +99,18 @@ def env_nonnegative(value: str | None, default: int, name: str) -> int:
     return number
 
 
+def env_bool(value: str | None, default: bool, name: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no, on/off); anything else is an error, not a guess."""
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {value!r}")
+
+
 _LANGUAGE_CODE = re.compile(r"[a-z]{2}")
 
 
@@ -166,6 +178,19 @@ class Settings:
     routing_callback_ring_s: int = 30
     #: Seconds between two runs of the routing tick (reconcile, expire lost offers, dispatch).
     routing_tick_s: int = 15
+    #: Days a recording is kept (from its callback) before retention deletes it, in our store
+    #: and at the carrier: messages left in the message box, recorded conversations. 0: kept.
+    recording_retention_days_message: int = 90
+    recording_retention_days_conversation: int = 90
+    #: Days after a caller's last call before retention erases their encrypted number (the
+    #: keyed hash and every anonymous record stay). 0: kept.
+    personal_data_retention_days: int = 365
+    #: Staff must confirm each login with a TOTP code (off only in development and test).
+    staff_require_totp: bool = True
+    #: A console session ends after this many seconds without a request …
+    staff_idle_timeout_s: int = 900
+    #: … and this many seconds after the login, whatever the activity.
+    staff_absolute_timeout_s: int = 12 * 3600
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(env={self.env!r}, public_base_url={self.public_base_url!r}, secrets=…)"
@@ -301,7 +326,29 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
             env_map.get("ROUTING_CALLBACK_RING_S"), 30, "ROUTING_CALLBACK_RING_S"
         ),
         routing_tick_s=env_nonnegative(env_map.get("ROUTING_TICK_S"), 15, "ROUTING_TICK_S"),
+        recording_retention_days_message=env_nonnegative(
+            env_map.get("RECORDING_RETENTION_DAYS_MESSAGE"), 90, "RECORDING_RETENTION_DAYS_MESSAGE"
+        ),
+        recording_retention_days_conversation=env_nonnegative(
+            env_map.get("RECORDING_RETENTION_DAYS_CONVERSATION"),
+            90,
+            "RECORDING_RETENTION_DAYS_CONVERSATION",
+        ),
+        personal_data_retention_days=env_nonnegative(
+            env_map.get("PERSONAL_DATA_RETENTION_DAYS"), 365, "PERSONAL_DATA_RETENTION_DAYS"
+        ),
+        staff_require_totp=env_bool(env_map.get("STAFF_REQUIRE_TOTP"), True, "STAFF_REQUIRE_TOTP"),
+        staff_idle_timeout_s=env_nonnegative(
+            env_map.get("STAFF_IDLE_TIMEOUT_S"), 900, "STAFF_IDLE_TIMEOUT_S"
+        ),
+        staff_absolute_timeout_s=env_nonnegative(
+            env_map.get("STAFF_ABSOLUTE_TIMEOUT_S"), 12 * 3600, "STAFF_ABSOLUTE_TIMEOUT_S"
+        ),
     )
+    if not settings.staff_require_totp and settings.env not in ("development", "test"):
+        raise SettingsError("STAFF_REQUIRE_TOTP may be turned off only in development or test")
+    if settings.staff_idle_timeout_s <= 0 or settings.staff_absolute_timeout_s <= 0:
+        raise SettingsError("STAFF_IDLE_TIMEOUT_S and STAFF_ABSOLUTE_TIMEOUT_S must be positive")
     if settings.env == "production" and not settings.public_base_url.startswith("https://"):
         raise SettingsError("PUBLIC_BASE_URL must be https:// in production")
     if settings.redis_url is None and settings.env == "production":

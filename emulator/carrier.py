@@ -48,6 +48,11 @@ class Carrier:
         self.base_url = "http://127.0.0.1"
         self.play_seconds = play_seconds
         self.media_seconds: dict[str, float] = {}
+        #: Fault injection for tests: recording SID -> [failures left, HTTP status] that the
+        #: next media downloads (``…/Recordings/{sid}.wav|.mp3``) answer with.
+        self.media_faults: dict[str, list[int]] = {}
+        #: Media downloads requested per recording SID (failed ones included).
+        self.media_requests: dict[str, int] = {}
         self._callback_queues: dict[str, deque] = {}
 
     # -- devices and logging ----------------------------------------------------------------
@@ -72,6 +77,19 @@ class Carrier:
     def media_length(self, url: str) -> float:
         """How long a Play of ``url`` lasts (settable per URL; default ``play_seconds``)."""
         return self.media_seconds.get(url.partition("#")[0], self.play_seconds)
+
+    def media_fault(self, sid: str) -> int | None:
+        """Count a media download of recording ``sid``; the HTTP status to fail it with, if a
+        fault was injected (``Emulator.fail_media``) and has failures left."""
+        with self.lock:
+            self.media_requests[sid] = self.media_requests.get(sid, 0) + 1
+            fault = self.media_faults.get(sid)
+            if not fault:
+                return None
+            fault[0] -= 1
+            if fault[0] <= 0:
+                del self.media_faults[sid]
+            return fault[1]
 
     def recording_url(self, rec: Recording) -> str:
         return f"{self.base_url}/{API_VERSION}/Accounts/{rec.account_sid}/Recordings/{rec.sid}"

@@ -302,6 +302,10 @@ def make_blueprint(carrier: Carrier) -> Blueprint:
         rec, ext = find_recording(name)
         if ext == "json":
             return jsonify(recording_json(carrier, rec))
+        if ext in ("", "wav", "mp3"):
+            failure = carrier.media_fault(rec.sid)
+            if failure is not None:  # injected by a test (Emulator.fail_media)
+                raise ApiError(failure, 20500, "Injected media download failure")
         if rec.wav is None:
             raise not_found()
         if ext in ("", "wav"):

@@ -175,3 +175,18 @@ class Emulator:
     def recordings(self) -> list[Recording]:
         with self.carrier.lock:
             return list(self.carrier.store.recordings.values())
+
+    # -- fault injection (tests) --------------------------------------------------------------
+    def fail_media(self, sid: str, times: int = 1, status: int = 500) -> None:
+        """The next ``times`` downloads of recording ``sid``'s media answer HTTP ``status``
+        (Twilio's JSON error body) instead of the audio; later ones succeed again."""
+        with self.carrier.lock:
+            if times > 0:
+                self.carrier.media_faults[sid] = [times, status]
+            else:
+                self.carrier.media_faults.pop(sid, None)
+
+    def media_requests(self, sid: str) -> int:
+        """How many times recording ``sid``'s media was requested (failed requests included)."""
+        with self.carrier.lock:
+            return self.carrier.media_requests.get(sid, 0)

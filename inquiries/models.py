@@ -145,3 +145,19 @@ class CallEvent(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
 
     interaction: Mapped[Interaction | None] = relationship(back_populates="events")
+
+
+class CaseNote(Base):
+    """A staff member's note on a case. The text is personal data: sealed like a phone number
+    (AES-GCM, key id kept), erased by retention (``erased_at`` set, ciphertext dropped)."""
+
+    __tablename__ = "case_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiry.id"), index=True)
+    interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interaction.id"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    text_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    text_key_id: Mapped[str | None] = mapped_column(String(32))
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

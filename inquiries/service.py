@@ -48,7 +48,15 @@ _FIND_CALL = (
     .select_from(_interaction.join(_inquiry))
     .where(_interaction.c.provider_sid == bindparam("sid"))
 )  # fmt: skip
-_FIND_CALLER = select(_caller.c.id).where(_caller.c.number_hash == bindparam("hash"))
+_FIND_CALLER = select(_caller.c.id, _caller.c.number_ciphertext.is_(None).label("erased")).where(
+    _caller.c.number_hash == bindparam("hash")
+)
+#: A returning caller whose number retention erased: the number is sealed again.
+_RESEAL_CALLER = (
+    update(_caller)
+    .where(_caller.c.id == bindparam("caller"), _caller.c.number_ciphertext.is_(None))
+    .values(number_ciphertext=bindparam("ciphertext"), number_key_id=bindparam("key_id"))
+)
 _OPEN_INQUIRY = (
     select(_inquiry.c.id)
     .where(_inquiry.c.caller_id == bindparam("caller"))
@@ -191,9 +199,15 @@ class CallLog:
         """The pseudonymous caller's id for a number (keyed hash; the number kept encrypted)."""
         number = normalise_number(raw_number)
         number_hash = self.protector.lookup_hash(number)
-        caller_id = self.conn.execute(_FIND_CALLER, {"hash": number_hash}).scalar()
-        if caller_id is not None:
-            return caller_id
+        found = self.conn.execute(_FIND_CALLER, {"hash": number_hash}).first()
+        if found is not None:
+            if found.erased:
+                sealed = self.protector.seal_text(number, associated=number_hash.encode())
+                self.conn.execute(
+                    _RESEAL_CALLER,
+                    {"caller": found.id, "ciphertext": sealed.ciphertext, "key_id": sealed.key_id},
+                )
+            return found.id
         sealed = self.protector.seal_text(number, associated=number_hash.encode())
         values = {
             "number_hash": number_hash,
@@ -205,7 +219,7 @@ class CallLog:
         if new_id is not None:
             return new_id
         # Another request created the same caller between our SELECT and INSERT.
-        return self.conn.execute(_FIND_CALLER, {"hash": number_hash}).scalar_one()
+        return self.conn.execute(_FIND_CALLER, {"hash": number_hash}).one().id
 
     def open_inquiry_for(self, caller_id: int) -> tuple[int, bool]:
         """The caller's open case, or a new one: a repeat caller's call joins their open case."""

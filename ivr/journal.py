@@ -24,6 +24,8 @@ from sqlalchemy import Connection
 from dataprotection import DataProtector, DecryptionError, Sealed
 from inquiries.models import utcnow
 from inquiries.service import CallLog
+from recordings import service as recordings
+from recordings.models import PENDING
 
 log = logging.getLogger(__name__)
 _AAD = b"hotline-fallback-journal"
@@ -61,6 +63,7 @@ def replay(path: Path, protector: DataProtector, conn: Connection) -> int:
     if not has_entries(path):
         return 0
     applied = 0
+    to_process: list[int] = []  # messages left through the fallback: their recording jobs
     with open(path, "r+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -73,7 +76,7 @@ def replay(path: Path, protector: DataProtector, conn: Connection) -> int:
                     bad.append(raw_line)
                     continue
                 digest = hashlib.sha256(raw_line).hexdigest()[:40]
-                applied += _apply(CallLog(conn, protector), entry, digest)
+                applied += _apply(CallLog(conn, protector), entry, digest, to_process)
                 conn.commit()
             if bad:
                 with open(str(path) + ".bad", "ab") as bad_fh:
@@ -83,6 +86,8 @@ def replay(path: Path, protector: DataProtector, conn: Connection) -> int:
             fh.truncate()
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+    for recording_id in to_process:  # committed above
+        recordings.enqueue_processing(recording_id)
     return applied
 
 
@@ -95,7 +100,7 @@ def _open_line(raw_line: bytes, protector: DataProtector) -> dict[str, Any] | No
         return None
 
 
-def _apply(calls: CallLog, entry: dict[str, Any], digest: str) -> int:
+def _apply(calls: CallLog, entry: dict[str, Any], digest: str, to_process: list[int]) -> int:
     params: dict[str, str] = entry.get("params", {})
     call_sid = params.get("CallSid", "")[:64]
     if not call_sid:
@@ -122,5 +127,12 @@ def _apply(calls: CallLog, entry: dict[str, Any], digest: str) -> int:
             duration_s=int(duration) if duration.isdigit() and len(duration) < 8 else None,
             status=params.get("RecordingStatus") or None,
         )
+        sid, status = params["RecordingSid"], params.get("RecordingStatus", "")
+        if recordings.RECORDING_SID.match(sid) and status in ("", "completed"):
+            registered = recordings.register(
+                calls.conn, recording_sid=sid, kind="message", interaction_id=call.interaction_id
+            )
+            if registered.state == PENDING and registered.id not in to_process:
+                to_process.append(registered.id)
         calls.request_callback(call, "fallback_message")
     return 1

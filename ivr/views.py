@@ -28,6 +28,8 @@ from ivr.twiml import (
     render_message_box,
     render_queue,
 )
+from recordings import service as recordings
+from recordings.models import PENDING
 from routing.handover import MESSAGE_BOX, QUEUE, hand_over
 from webhooks import form_int, form_value, twilio_webhook
 
@@ -202,6 +204,8 @@ def message_recorded() -> VoiceResponse:
     rec_sid = recording_sid()
     if call is not None:
         _store_recording(calls, call, status=None)
+        if rec_sid:  # the row now; its job once the status callback says the media is ready
+            _register_message(call, rec_sid)
         calls.add_event(
             call, "MESSAGE_LEFT",
             {"recording_sid": rec_sid, "duration_s": form_int("RecordingDuration"),
@@ -239,12 +243,17 @@ def message_retry() -> VoiceResponse:
 @bp.post("/voice/recording")
 @twilio_webhook
 def recording_status() -> VoiceResponse:
-    """Recording status callback: keep the recording's metadata on the interaction."""
+    """Recording status callback: keep the recording's metadata on the interaction; once
+    ``completed``, the recording's row is committed and its job (fetch, encrypt, store,
+    delete at the carrier) enqueued."""
     calls = call_log()
     call = current_call(calls)
     status = form_value("RecordingStatus", 16)
     rec_sid = recording_sid()
+    to_process = None
     if call is not None and status in RECORDING_STATUS_RANK and rec_sid:
+        if status == "completed":
+            to_process = _register_message(call, rec_sid)
         _store_recording(calls, call, status=status)
         calls.add_event(
             call, "RECORDING",
@@ -254,7 +263,18 @@ def recording_status() -> VoiceResponse:
             dedupe_key=f"recording:{rec_sid}:{status}",
         )  # fmt: skip
     commit()
+    if to_process is not None:  # committed first, then the id is enqueued
+        recordings.enqueue_processing(to_process)
     return VoiceResponse()
+
+
+def _register_message(call: CallState, rec_sid: str) -> int | None:
+    """The message's Recording row (once per RecordingSid); its id while still to process."""
+    registered = recordings.register(
+        db_connection(), recording_sid=rec_sid, kind="message",
+        interaction_id=call.interaction_id, carrier_duration_s=form_int("RecordingDuration"),
+    )  # fmt: skip
+    return registered.id if registered.state == PENDING else None
 
 
 def _store_recording(calls: CallLog, call: CallState, status: str | None) -> None:

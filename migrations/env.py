@@ -8,7 +8,9 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import inquiries.models  # noqa: F401 - registers the tables on Base.metadata
+import recordings.models  # noqa: F401
 import routing.models  # noqa: F401
+import staff.models  # noqa: F401
 from extensions import Base
 
 config = context.config

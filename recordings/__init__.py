@@ -1,1 +1,2 @@
-"""Recordings: fetching media from the carrier (the pipeline arrives with the console issue)."""
+"""Recordings: callbacks → fetch → check → convert (pydub/ffmpeg) → encrypt → store → verify →
+delete at the carrier; range playback; retention. See docs/ARCHITECTURE.md, "Recordings"."""

@@ -16,6 +16,8 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from extensions import db_connection, services
 from inquiries.models import utcnow
 from inquiries.service import CallState
+from recordings import service as recordings
+from recordings.models import PENDING
 from routing import callbacks, offer_views, offers  # noqa: F401 - their routes join the blueprint
 from routing.metrics import estimated_wait_minutes, estimated_wait_s
 from routing.models import QueueEntry
@@ -246,16 +248,31 @@ def conference_status() -> VoiceResponse:
 @bp.post("/routing/recording")
 @twilio_webhook
 def recording() -> VoiceResponse:
-    """The conference recording's status: kept as an event on the caller's call."""
+    """The conference recording's status: kept as an event on the caller's call; once
+    ``completed``, its Recording row (a conversation) is committed and its job enqueued."""
     iid = arg_int("caller")
     sid = form_value("RecordingSid", 64)
+    to_process = None
     if iid is not None and sid.startswith("RE"):
+        conn = db_connection()
         status = form_value("RecordingStatus", 16)
         offers.add_event(
-            db_connection(), iid, "CALL_RECORDING",
+            conn, iid, "CALL_RECORDING",
             {"recording_sid": sid, "status": status,
              "duration_s": form_int("RecordingDuration")},
             f"call-recording:{sid}:{status}",
         )  # fmt: skip
-        db_connection().commit()
+        if (
+            status == "completed"
+            and recordings.RECORDING_SID.match(sid)
+            and offers.caller_sid(conn, iid) is not None
+        ):
+            registered = recordings.register(
+                conn, recording_sid=sid, kind="conversation", interaction_id=iid,
+                carrier_duration_s=form_int("RecordingDuration"),
+            )  # fmt: skip
+            to_process = registered.id if registered.state == PENDING else None
+        conn.commit()
+    if to_process is not None:  # committed first, then the id is enqueued
+        recordings.enqueue_processing(to_process)
     return VoiceResponse()

@@ -8,15 +8,18 @@ import os
 import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from twilio.request_validator import RequestValidator
 
 import inquiries.models  # noqa: F401 - tables on the metadata
+import recordings.models  # noqa: F401 - the recording table
+import staff.models  # noqa: F401 - staff tables (case notes refer to their authors)
 from app import create_app, run_migrations
 from devtools.services import EmbeddedRedis
 from extensions import Base
@@ -53,9 +56,33 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
+#: Tables whose database triggers refuse UPDATE and DELETE (migration 0006).
+APPEND_ONLY_TABLES = ("audit_event",)
+
+
+@contextmanager
+def append_only_lifted(conn: Connection) -> Iterator[None]:
+    """Tests only: lift the append-only triggers for this transaction, then put them back as
+    the migrations made them (the app itself has no way to do this)."""
+    if conn.dialect.name == "postgresql":
+        for name in APPEND_ONLY_TABLES:
+            conn.execute(text(f"ALTER TABLE {name} DISABLE TRIGGER USER"))
+        yield
+        for name in APPEND_ONLY_TABLES:
+            conn.execute(text(f"ALTER TABLE {name} ENABLE TRIGGER USER"))
+        return
+    query = text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = :t")
+    triggers = [row for t in APPEND_ONLY_TABLES for row in conn.execute(query, {"t": t}).all()]
+    for name, _sql in triggers:
+        conn.execute(text(f'DROP TRIGGER "{name}"'))
+    yield
+    for _name, sql in triggers:
+        conn.execute(text(sql))
+
+
 def clean_database(url: str) -> None:
     engine = create_engine(url)
-    with engine.begin() as conn:
+    with engine.begin() as conn, append_only_lifted(conn):
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
     engine.dispose()

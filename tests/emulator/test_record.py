@@ -172,3 +172,24 @@ def test_recordings_rest_fetch_list_delete(emu, twiml_app, hotline, twilio_clien
     )
     assert gone.status_code == 404
     assert gone.json()["code"] == 20404
+
+
+def test_fail_media_injects_download_failures_then_serves_the_audio(emu, twiml_app, hotline):
+    twiml_app.route("/voice", twiml('<Record action="/r"/>'))
+    twiml_app.route("/r", twiml("<Hangup/>"))
+    call = emu.dial(CALLER, HOTLINE)
+    call.say("please help")
+    call.press("#")
+    sid = twiml_app.forms("/r")[0]["RecordingSid"]
+    base = f"{emu.base_url}/2010-04-01/Accounts/{emu.account_sid}/Recordings/{sid}"
+    auth = (emu.account_sid, emu.auth_token)
+    emu.fail_media(sid, times=2, status=503)
+    for _ in range(2):
+        failed = http_get(base + ".wav", auth=auth)
+        assert failed.status_code == 503 and failed.json()["status"] == 503
+    assert http_get(base + ".json", auth=auth).status_code == 200  # metadata is not media
+    assert http_get(base + ".wav", auth=auth).content.startswith(b"RIFF")
+    assert emu.media_requests(sid) == 3
+    emu.fail_media(sid, times=1)
+    emu.fail_media(sid, times=0)  # cleared
+    assert http_get(base + ".wav", auth=auth).status_code == 200

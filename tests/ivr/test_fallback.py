@@ -12,6 +12,8 @@ from inquiries.models import CallEvent, Interaction
 from inquiries.service import caller_number
 from ivr import journal
 from ivr.views import JOURNAL_REPLAY_JOB
+from recordings import service
+from recordings.models import Recording
 from tests.conftest import Carrier, call_params, new_call_sid
 
 NUMBER = "+79035550142"
@@ -86,7 +88,9 @@ def test_journal_is_replayed_once_the_app_is_healthy(outage, app, carrier, setti
     with app.app_context():
         queue = services().queue
         assert queue.fetch_job(JOURNAL_REPLAY_JOB) is not None
-        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        # the replay only: it enqueues the message's recording job, which would fetch from
+        # the real carrier here (tests/e2e/test_recordings.py runs it against the emulator)
+        SimpleWorker([queue], connection=queue.connection).work(burst=True, max_jobs=1)
         interaction = db_session().scalar(
             select(Interaction).where(Interaction.provider_sid == sid)
         )
@@ -95,6 +99,9 @@ def test_journal_is_replayed_once_the_app_is_healthy(outage, app, carrier, setti
         assert interaction.recording_duration_s == 12
         assert interaction.inquiry.callback_requested is True
         assert caller_number(services().protector, interaction.inquiry.caller) == NUMBER
+        recording = db_session().scalar(select(Recording))  # the message enters the pipeline
+        assert (recording.recording_sid, recording.kind) == ("RE" + "c" * 32, "message")
+        assert queue.job_ids == [service.job_id(recording.id)]
         steps = [e.data["step"] for e in interaction.events if e.event == "FALLBACK"]
         assert steps == ["entered", "recorded"]
     assert not journal.has_entries(settings.journal_path)

@@ -1,0 +1,149 @@
+"""The call log: every interaction, newest first, filtered; numbers masked; CSV export.
+
+Handlers see the cases they took part in; supervisors, auditors and admins see all. The full
+number is shown only to ``FULL_NUMBER_ROLES``, on request, and audited. Every view and export
+writes an audit row with its filters (ids and short codes only).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, abort, render_template, request
+from flask_babel import lazy_gettext
+
+from console import nav
+from console.blueprint import bp
+from extensions import db_connection, services
+from inquiries.calllog import CallLogFilter, csv_rows, list_interactions
+from inquiries.models import INQUIRY_KINDS, LANGUAGES
+from staff import audit
+from staff.authz import current_staff, roles_required
+
+#: Who may see a caller's full number (on request; audited).
+FULL_NUMBER_ROLES = ("supervisor", "admin")
+CHANNELS = ("voice", "sms", "whatsapp", "telegram")
+INQUIRY_STATUSES = ("new", "open", "resolved", "closed")
+VIEW_ROLES = ("handler", "supervisor", "auditor", "admin")
+EXPORT_ROLES = ("supervisor", "auditor", "admin")
+
+nav.add_link("console.call_log", lazy_gettext("Call log"), *VIEW_ROLES, order=100)
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.args.get(name, "").strip()
+    return value if value in allowed else None
+
+
+def _date(name: str) -> dt.date | None:
+    value = request.args.get(name, "").strip()[:10]
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _day_start(day: dt.date | None) -> dt.datetime | None:
+    return None if day is None else dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def read_filter() -> tuple[CallLogFilter, dict[str, str]]:
+    """The filter from the query string (unknown values ignored) and the form's values."""
+    since, until = _date("since"), _date("until")
+    handler = request.args.get("handler", "").strip()
+    flt = CallLogFilter(
+        since=_day_start(since),
+        until=_day_start(until + dt.timedelta(days=1)) if until else None,
+        channel=_choice("channel", CHANNELS),
+        kind=_choice("kind", INQUIRY_KINDS),
+        language=_choice("language", LANGUAGES),
+        status=_choice("status", INQUIRY_STATUSES),
+        outcome=_choice("outcome", tuple(getattr(services().settings, "case_outcomes", ()))),
+        handler_id=int(handler) if handler.isdigit() and len(handler) < 10 else None,
+    )
+    form = {
+        "since": since.isoformat() if since else "", "until": until.isoformat() if until else "",
+        "channel": flt.channel or "", "kind": flt.kind or "", "language": flt.language or "",
+        "status": flt.status or "", "outcome": flt.outcome or "",
+        "handler": str(flt.handler_id) if flt.handler_id is not None else "",
+    }  # fmt: skip
+    return flt, form
+
+
+def _audit_filters(form: dict[str, str]) -> dict[str, Any]:
+    """The filters as audit details: codes and numbers only (dates as yyyymmdd ints)."""
+    details: dict[str, Any] = {}
+    for key, value in form.items():
+        if not value:
+            continue
+        if key in ("since", "until"):
+            details[key] = int(value.replace("-", ""))
+        elif key == "handler":
+            details[key] = int(value)
+        else:
+            details[key] = value
+    return details
+
+
+def _scope() -> tuple[int | None, bool]:
+    """(handler id to restrict to, or None for all; may this member see full numbers)."""
+    me = current_staff()
+    assert me is not None  # roles_required ran
+    if me.role == "handler":
+        return (me.handler_id if me.handler_id is not None else -1), False
+    return None, me.role in FULL_NUMBER_ROLES
+
+
+@bp.get("/calls")
+@roles_required(*VIEW_ROLES)
+def call_log() -> Any:
+    flt, form = read_filter()
+    restrict, may_see_numbers = _scope()
+    full = may_see_numbers and request.args.get("numbers") == "full"
+    cursor = request.args.get("after", "")[:200] or None
+    page = list_interactions(
+        db_connection(), services().protector, flt, cursor=cursor, visible_to_handler=restrict,
+        full_numbers=full,
+    )  # fmt: skip
+    audit.record("calllog.view", None, None, rows=len(page.rows), full_numbers=int(full),
+                 **_audit_filters(form))  # fmt: skip
+    return render_template(
+        "console/calls.html", page=page, form=form, full=full, may_see_numbers=may_see_numbers,
+        can_export=current_staff().role in EXPORT_ROLES, channels=CHANNELS, kinds=INQUIRY_KINDS,
+        languages=LANGUAGES, statuses=INQUIRY_STATUSES,
+        outcomes=tuple(getattr(services().settings, "case_outcomes", ())),
+        query={k: v for k, v in form.items() if v},
+    )  # fmt: skip
+
+
+@bp.get("/calls.csv")
+@roles_required(*EXPORT_ROLES)
+def call_log_csv() -> Any:
+    flt, form = read_filter()
+    _, may_see_numbers = _scope()
+    full = may_see_numbers and request.args.get("numbers") == "full"
+    if request.args.get("numbers") == "full" and not may_see_numbers:
+        abort(403)
+    audit.record("calllog.export", None, None, full_numbers=int(full), **_audit_filters(form))
+    svc = services()
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        with svc.engine.connect() as conn:  # its own: the request's ends before the stream
+            for row in csv_rows(conn, svc.protector, flt, full_numbers=full):
+                writer.writerow(row)
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate(0)
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return Response(
+        generate(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="calls-{stamp}.csv"'},
+    )

@@ -1,0 +1,66 @@
+"""Response headers for the whole app and generic error pages for the console.
+
+Every response gets the CSP (no inline script or style: the console's CSS and any script are
+files under ``/console/static``), ``nosniff``, ``Referrer-Policy: no-referrer`` and framing
+refused; HSTS in production. Console pages (not their static files) get ``Cache-Control:
+no-store``: they show personal data and must not stay in a browser's or a proxy's cache. A view
+may set its own header first (``setdefault`` keeps it), e.g. a stricter CSP.
+
+Errors under ``/console`` are a page with the status and a generic sentence: no exception
+text, no stack trace (those go to the log, through the phone-number redaction filter).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+HSTS = "max-age=63072000; includeSubDomains"
+CONSOLE_PREFIX = "/console"
+
+
+def is_console_request() -> bool:
+    return request.path == CONSOLE_PREFIX or request.path.startswith(CONSOLE_PREFIX + "/")
+
+
+def init_app(app: Flask, *, production: bool) -> None:
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if production:
+            headers.setdefault("Strict-Transport-Security", HSTS)
+        if is_console_request() and request.endpoint != "console.static":
+            headers["Cache-Control"] = "no-store"
+            headers.setdefault("Pragma", "no-cache")
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _console_http_error(error: HTTPException) -> Any:
+        if not is_console_request() or error.code is None:
+            return error
+        return _error_page(error.code)
+
+    @app.errorhandler(InternalServerError)
+    def _console_server_error(error: InternalServerError) -> Any:
+        # Flask has logged the original exception already; the page says nothing about it.
+        if not is_console_request():
+            return error
+        return _error_page(500)
+
+
+def _error_page(code: int) -> Any:
+    try:
+        return render_template("console/error.html", code=code), code
+    except Exception:  # the error page itself must not fail (a broken DB, a template error)
+        return Response(f"Error {code}", status=code, mimetype="text/plain")

@@ -1,0 +1,174 @@
+"""Staff accounts: create, change role, disable/enable, reset. Each change is audited in the
+same transaction (the caller commits: the change and its audit row land together)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dataprotection import DataProtector
+from inquiries.models import utcnow
+from routing.models import Handler
+from staff import audit, totp
+from staff.models import ROLES, STAFF_LANGUAGES, StaffUser
+from staff.passwords import check_policy, hash_password
+from staff.sessions import end_all_sessions
+
+_USERNAME = re.compile(r"[a-z][a-z0-9_.-]{1,63}")
+
+
+class AccountError(ValueError):
+    """A change that may not be made; the message says why (never a secret)."""
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What the new account's owner needs once: the TOTP URI (and a password if generated)."""
+
+    user_id: int
+    totp_uri: str
+    password: str | None = None
+
+
+def generate_password() -> str:
+    """A random password (about 120 bits) that passes the policy."""
+    return secrets.token_urlsafe(15)
+
+
+def normalise_username(raw: str) -> str:
+    username = (raw or "").strip().lower()
+    if not _USERNAME.fullmatch(username):
+        raise AccountError("username: 2-64 characters, a letter first, then a-z 0-9 _ . -")
+    return username
+
+
+def find_user(db: Session, username: str) -> StaffUser | None:
+    return db.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
+
+
+def _check_choice(value: str, known: tuple[str, ...], what: str) -> str:
+    if value not in known:
+        raise AccountError(f"{what} must be one of {', '.join(known)}")
+    return value
+
+
+def _check_handler(db: Session, handler_id: int | None, user_id: int | None = None) -> None:
+    if handler_id is None:
+        return
+    if db.get(Handler, handler_id) is None:
+        raise AccountError(f"there is no handler {handler_id}")
+    taken = db.scalar(select(StaffUser.id).where(StaffUser.handler_id == handler_id))
+    if taken is not None and taken != user_id:
+        raise AccountError(f"handler {handler_id} is already linked to staff user {taken}")
+
+
+def _new_totp(db: Session, protector: DataProtector, user: StaffUser) -> str:
+    secret = totp.new_secret()
+    totp.seal_secret(protector, user, secret)
+    return totp.provisioning_uri(secret, user.username)
+
+
+def create_user(
+    db: Session,
+    protector: DataProtector,
+    *,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str | None = None,
+    language: str = "uk",
+    handler_id: int | None = None,
+    actor: int | None = None,
+) -> Enrolment:
+    """Create an account (TOTP enrolment pending) and audit it; ``password`` None: generated."""
+    username = normalise_username(username)
+    name = (display_name or "").strip()
+    if not name or len(name) > 80:
+        raise AccountError("display name: 1 to 80 characters")
+    _check_choice(role, ROLES, "role")
+    _check_choice(language, STAFF_LANGUAGES, "language")
+    if find_user(db, username) is not None:
+        raise AccountError(f"the username {username!r} is taken")
+    _check_handler(db, handler_id)
+    generated = generate_password() if password is None else None
+    chosen = generated or password or ""
+    check_policy(chosen, username)
+    user = StaffUser(
+        username=username,
+        display_name=name,
+        role=role,
+        password_hash=hash_password(chosen),
+        language=language,
+        handler_id=handler_id,
+        active=True,
+        totp_enabled=False,
+    )
+    db.add(user)
+    db.flush()
+    uri = _new_totp(db, protector, user)
+    audit.record(
+        "staff.create", "staff_user", user.id, using=db, actor=actor, role=role,
+        handler_id=handler_id,
+    )  # fmt: skip
+    return Enrolment(user.id, uri, generated)
+
+
+def active_admins(db: Session) -> int:
+    return (
+        db.scalar(
+            select(func.count(StaffUser.id)).where(StaffUser.role == "admin", StaffUser.active)
+        )
+        or 0
+    )
+
+
+def _keep_an_admin(db: Session, user: StaffUser) -> None:
+    if user.role == "admin" and user.active and active_admins(db) <= 1:
+        raise AccountError("this is the last active admin; make another admin first")
+
+
+def set_role(db: Session, user: StaffUser, role: str, *, actor: int | None = None) -> None:
+    _check_choice(role, ROLES, "role")
+    if role == user.role:
+        return
+    if role != "admin":
+        _keep_an_admin(db, user)
+    previous, user.role, user.updated_at = user.role, role, utcnow()
+    audit.record("staff.role", "staff_user", user.id, using=db, actor=actor, old=previous, new=role)
+
+
+def set_active(db: Session, user: StaffUser, active: bool, *, actor: int | None = None) -> None:
+    """Disable (every session ends at once) or enable an account."""
+    if user.active == active:
+        return
+    if not active:
+        _keep_an_admin(db, user)
+    user.active, user.updated_at = active, utcnow()
+    if not active:
+        end_all_sessions(db, user.id, "disabled")
+    action = "staff.enable" if active else "staff.disable"
+    audit.record(action, "staff_user", user.id, using=db, actor=actor)
+
+
+def reset_credentials(
+    db: Session,
+    protector: DataProtector,
+    user: StaffUser,
+    *,
+    password: str | None = None,
+    actor: int | None = None,
+) -> Enrolment:
+    """A new password (``None``: generated) and a new TOTP secret to enrol; sessions end."""
+    generated = generate_password() if password is None else None
+    chosen = generated or password or ""
+    check_policy(chosen, user.username)
+    now = utcnow()
+    user.password_hash, user.password_changed_at, user.updated_at = hash_password(chosen), now, now
+    uri = _new_totp(db, protector, user)
+    end_all_sessions(db, user.id, "reset")
+    audit.record("staff.reset", "staff_user", user.id, using=db, actor=actor)
+    return Enrolment(user.id, uri, generated)

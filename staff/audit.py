@@ -1,0 +1,97 @@
+"""The append-only audit log: who did what, when, from where.
+
+``record(action, object_type, object_id, **details)`` is the one way to write it, for every
+package. In a request it fills in the signed-in staff member and the request's address. Details
+are ids and short codes only: a string that looks like a phone number is refused (ValueError),
+so a programming mistake fails in the tests instead of writing personal data into a log that
+can never be edited. Nothing in the app updates or deletes a row; the database refuses to.
+
+Actions are dotted names, ``<area>.<verb>``: ``login.success``, ``login.failure``, ``logout``,
+``staff.create``, ``staff.role``, ``staff.disable``, ``staff.enable``, ``staff.reset``,
+``staff.totp_enrol``; other packages add theirs (``inquiry.view``, ``recording.play``, …).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import has_request_context, request
+from sqlalchemy import Connection, insert
+from sqlalchemy.orm import Session
+
+from extensions import db_session
+from inquiries.models import utcnow
+from staff.models import AuditEvent
+
+_PHONE_LIKE = re.compile(r"(?<![\w.])\+?\d[\d\s().\-]{5,}\d(?![\w.])")
+_PLUS_DIGIT = re.compile(r"\+\s*\d")
+_ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
+MAX_STRING = 200
+MAX_ITEMS = 50
+_UNSET: Any = object()
+
+
+def _checked(name: str, value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            raise ValueError(f"audit detail {name!r} is longer than {MAX_STRING} characters")
+        if _PHONE_LIKE.search(value) or _PLUS_DIGIT.search(value):
+            raise ValueError(f"audit detail {name!r} looks like a phone number: pass ids only")
+        return value
+    if isinstance(value, list | tuple) and len(value) <= MAX_ITEMS:
+        return [_checked(name, item) for item in value if not isinstance(item, list | tuple)]
+    raise ValueError(f"audit detail {name!r}: only numbers, short codes and lists of them")
+
+
+def request_address() -> str | None:
+    return request.remote_addr if has_request_context() else None
+
+
+def record(
+    action: str,
+    object_type: str | None = None,
+    object_id: int | str | None = None,
+    *,
+    using: Connection | Session | None = None,
+    actor: int | None = _UNSET,
+    ip: str | None = _UNSET,
+    **details: Any,
+) -> None:
+    """Append one audit event.
+
+    ``using``: a connection or session whose transaction the event joins (the caller commits:
+    the change and its audit row land together or not at all). Without it, the event is written
+    through the app context's session and committed at once — commit your own work first.
+    ``actor`` (a staff user id) and ``ip`` default to the signed-in staff member and the
+    request's address.
+    """
+    if not _ACTION.fullmatch(action) or len(action) > 64:
+        raise ValueError(f"audit action {action!r}: dotted lower-case names, like inquiry.view")
+    if actor is _UNSET:
+        from staff.authz import current_staff  # authz builds on this module
+
+        user = current_staff() if has_request_context() else None
+        actor = user.id if user is not None else None
+    values = {
+        "time": utcnow(),
+        "staff_user_id": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id),
+        "ip": request_address() if ip is _UNSET else ip,
+        "details": {key: _checked(key, value) for key, value in details.items()},
+    }
+    if object_type is not None and not _ACTION.fullmatch(object_type):
+        raise ValueError(f"audit object type {object_type!r}: a lower-case name")
+    if isinstance(object_id, str):
+        _checked("object_id", object_id)
+    statement = insert(AuditEvent.__table__).values(**values)
+    if using is not None:
+        using.execute(statement)
+        return
+    session = db_session()
+    session.execute(statement)
+    session.commit()

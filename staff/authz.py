@@ -1,0 +1,178 @@
+"""Who may see what: the signed-in staff member, route guards and object-level checks.
+
+Routes: mark every view with exactly one of ``public``, ``login_required`` or
+``roles_required(*roles)``. The decorators check on their own (they work on any blueprint),
+and ``deny_unmarked(blueprint)`` makes a blueprint refuse (403) any endpoint that carries no
+mark, so a forgotten decorator is a closed page, not an open one. Put the mark *under* the
+route decorator (``@bp.get(...)`` first, then ``@roles_required(...)``); in the wrong order the
+route sees an unmarked view, and that is a 403 too.
+
+Objects: ``can_view_inquiry`` / ``can_view_interaction`` answer for one user and one id; the
+``require_*`` variants abort with 404 (not 403: an id that is not yours looks like one that
+does not exist). Supervisors, auditors and admins see every inquiry; a handler sees an inquiry
+only if they took part in one of its calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, g, redirect, request, url_for
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session
+
+from extensions import db_session, services
+from inquiries.models import Interaction
+from routing.models import Offer, QueueEntry
+from staff.models import ROLES, StaffSession, StaffUser
+from staff.sessions import cookie_name, resume_session
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: The attribute a guard leaves on a view: "public", "login" or a frozenset of roles.
+ACCESS_ATTR = "staff_access"
+#: Roles that see every inquiry.
+SEE_ALL_INQUIRIES = frozenset({"supervisor", "auditor", "admin"})
+LOGIN_ENDPOINT = "console.login"
+
+
+def _load() -> tuple[StaffSession, StaffUser] | None:
+    if "staff_loaded" not in g:
+        g.staff_loaded = None
+        svc = services()
+        token = request.cookies.get(cookie_name(svc.settings), "")
+        if token:
+            db = db_session()
+            g.staff_loaded = resume_session(db, token, svc.settings)
+            db.commit()  # the activity mark, or the end of an expired session
+    return g.staff_loaded
+
+
+def current_staff() -> StaffUser | None:
+    """The signed-in, active staff member of this request, or None."""
+    loaded = _load()
+    return loaded[1] if loaded else None
+
+
+def current_session() -> StaffSession | None:
+    loaded = _load()
+    return loaded[0] if loaded else None
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site (no scheme, no host), else None."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc and "\\" not in target else None
+
+
+def _refuse_anonymous() -> Any:
+    if request.method in ("GET", "HEAD"):
+        return redirect(url_for(LOGIN_ENDPOINT, next=request.full_path.rstrip("?")))
+    abort(401)
+
+
+def _guard(view: F, access: Any, check: Callable[[StaffUser], bool]) -> F:
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        user = current_staff()
+        if user is None:
+            return _refuse_anonymous()
+        if not check(user):
+            abort(403)
+        return view(*args, **kwargs)
+
+    setattr(guarded, ACCESS_ATTR, access)
+    return guarded  # type: ignore[return-value]
+
+
+def public(view: F) -> F:
+    """Anyone may open this view (the login pages)."""
+    setattr(view, ACCESS_ATTR, "public")
+    return view
+
+
+def login_required(view: F) -> F:
+    """Any signed-in staff member."""
+    return _guard(view, "login", lambda _user: True)
+
+
+def roles_required(*roles: str) -> Callable[[F], F]:
+    """Signed-in staff members with one of ``roles``; others get 403."""
+    unknown = set(roles) - set(ROLES)
+    if not roles or unknown:
+        raise ValueError(f"roles_required needs roles from {ROLES}, got {roles}")
+    allowed = frozenset(roles)
+
+    def decorate(view: F) -> F:
+        return _guard(view, allowed, lambda user: user.role in allowed)
+
+    return decorate
+
+
+def access_of(endpoint: str | None) -> Any:
+    """The guard mark of an endpoint's view (None: unmarked)."""
+    view = current_app.view_functions.get(endpoint or "")
+    return getattr(view, ACCESS_ATTR, None)
+
+
+def deny_unmarked(blueprint: Blueprint, *, allow: tuple[str, ...] = ("static",)) -> None:
+    """Refuse (403) every endpoint of ``blueprint`` whose view carries no guard mark."""
+    allowed = {f"{blueprint.name}.{name}" for name in allow}
+
+    @blueprint.before_request
+    def _deny_unmarked() -> None:
+        if request.endpoint in allowed:
+            return
+        if access_of(request.endpoint) is None:
+            current_app.logger.warning("refused unmarked endpoint %s", request.endpoint)
+            abort(403)
+
+
+def took_part(db: Session, handler_id: int, inquiry_id: int) -> bool:
+    """Whether the handler was connected to (or accepted an offer for) a call of the inquiry."""
+    in_inquiry = Interaction.inquiry_id == inquiry_id
+    queued = (
+        select(QueueEntry.id)
+        .join(Interaction, Interaction.id == QueueEntry.interaction_id)
+        .where(in_inquiry, QueueEntry.handler_id == handler_id)
+    )
+    accepted = (
+        select(Offer.id)
+        .join(Interaction, Interaction.id == Offer.interaction_id)
+        .where(in_inquiry, Offer.handler_id == handler_id, Offer.state == "accepted")
+    )
+    return bool(db.scalar(select(or_(exists(queued), exists(accepted)))))
+
+
+def can_view_inquiry(user: StaffUser | None, inquiry_id: int, db: Session | None = None) -> bool:
+    if user is None or not user.active:
+        return False
+    if user.role in SEE_ALL_INQUIRIES:
+        return True
+    if user.role == "handler" and user.handler_id is not None:
+        return took_part(db or db_session(), user.handler_id, inquiry_id)
+    return False
+
+
+def can_view_interaction(
+    user: StaffUser | None, interaction_id: int, db: Session | None = None
+) -> bool:
+    """An interaction is visible to whoever may see its inquiry (the case is seen whole)."""
+    db = db or db_session()
+    inquiry_id = db.scalar(select(Interaction.inquiry_id).where(Interaction.id == interaction_id))
+    return inquiry_id is not None and can_view_inquiry(user, inquiry_id, db)
+
+
+def require_inquiry(inquiry_id: int) -> None:
+    """Abort with 404 unless the current staff member may see the inquiry."""
+    if not can_view_inquiry(current_staff(), inquiry_id):
+        abort(404)
+
+
+def require_interaction(interaction_id: int) -> None:
+    if not can_view_interaction(current_staff(), interaction_id):
+        abort(404)

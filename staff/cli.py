@@ -1,0 +1,171 @@
+"""``flask staff …``: accounts from the command line (the first admin, resets, listing).
+
+Passwords are prompted for (hidden, typed twice) or generated and printed once; the TOTP
+enrolment URI of a new or reset account is printed once, for the person to scan (or paste
+into their authenticator app). Nothing is logged. Changes are audited with no actor (the CLI).
+"""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from extensions import db_session, services
+from staff import accounts
+from staff.accounts import AccountError, Enrolment
+from staff.models import ROLES, STAFF_LANGUAGES, StaffUser
+from staff.passwords import MIN_LENGTH
+
+staff_cli = AppGroup("staff", help="Staff accounts of the console.")
+
+
+def _password(generate: bool) -> str | None:
+    if generate:
+        return None
+    return click.prompt(
+        f"Password (at least {MIN_LENGTH} characters)", hide_input=True, confirmation_prompt=True
+    )
+
+
+def _user(username: str) -> StaffUser:
+    user = accounts.find_user(db_session(), username)
+    if user is None:
+        raise click.ClickException(f"no staff user {username!r}")
+    return user
+
+
+def _show(enrolment: Enrolment, username: str) -> None:
+    if enrolment.password is not None:
+        click.echo(f"password for {username} (shown once): {enrolment.password}")
+    click.echo("TOTP enrolment (shown once; scan it as a QR code or paste it into the app):")
+    click.echo(f"  {enrolment.totp_uri}")
+    click.echo("The first login asks for a code from it, which confirms the enrolment.")
+
+
+def _create(**fields: object) -> None:
+    db = db_session()
+    try:
+        enrolment = accounts.create_user(db, services().protector, **fields)  # type: ignore[arg-type]
+    except ValueError as exc:
+        db.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.commit()
+    click.echo(f"staff user {enrolment.user_id} created: {fields['username']} ({fields['role']})")
+    _show(enrolment, str(fields["username"]).lower())
+
+
+_language = click.option(
+    "--language", type=click.Choice(STAFF_LANGUAGES), default="uk", show_default=True
+)
+_generate = click.option(
+    "--generate-password", is_flag=True, help="generate a password and print it once"
+)
+
+
+@staff_cli.command("create-admin")
+@click.option("--username", required=True)
+@click.option("--display-name", required=True)
+@_language
+@_generate
+def create_admin(username: str, display_name: str, language: str, generate_password: bool) -> None:
+    """Create the first admin (refused once an admin exists: use create --role admin)."""
+    if accounts.active_admins(db_session()) > 0:
+        raise click.ClickException("an admin exists already; use: flask staff create --role admin")
+    password = _password(generate_password)
+    _create(
+        username=username, display_name=display_name, role="admin", password=password,
+        language=language,
+    )  # fmt: skip
+
+
+@staff_cli.command("create")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--username", required=True)
+@click.option("--display-name", required=True)
+@click.option("--handler-id", type=int, default=None, help="the routing handler this person is")
+@_language
+@_generate
+def create(
+    role: str,
+    username: str,
+    display_name: str,
+    handler_id: int | None,
+    language: str,
+    generate_password: bool,
+) -> None:
+    """Create a staff account."""
+    password = _password(generate_password)
+    _create(
+        username=username, display_name=display_name, role=role, password=password,
+        language=language, handler_id=handler_id,
+    )  # fmt: skip
+
+
+def _change(action: str, username: str, change) -> None:  # type: ignore[no-untyped-def]
+    db = db_session()
+    user = _user(username)
+    try:
+        result = change(db, user)
+    except (AccountError, ValueError) as exc:
+        db.rollback()
+        raise click.ClickException(str(exc)) from None
+    db.commit()
+    click.echo(f"{user.username}: {action}")
+    if isinstance(result, Enrolment):
+        _show(result, user.username)
+
+
+@staff_cli.command("disable")
+@click.argument("username")
+def disable(username: str) -> None:
+    """Disable an account (its sessions end at once)."""
+    _change("disabled", username, lambda db, user: accounts.set_active(db, user, False))
+
+
+@staff_cli.command("enable")
+@click.argument("username")
+def enable(username: str) -> None:
+    """Enable a disabled account."""
+    _change("enabled", username, lambda db, user: accounts.set_active(db, user, True))
+
+
+@staff_cli.command("role")
+@click.argument("username")
+@click.argument("role", type=click.Choice(ROLES))
+def set_role(username: str, role: str) -> None:
+    """Change an account's role (audited)."""
+    _change(f"role {role}", username, lambda db, user: accounts.set_role(db, user, role))
+
+
+@staff_cli.command("reset")
+@click.argument("username")
+@_generate
+def reset(username: str, generate_password: bool) -> None:
+    """A new password and a new TOTP enrolment; the account's sessions end (audited)."""
+    _user(username)
+    password = _password(generate_password)
+    _change(
+        "password and TOTP reset",
+        username,
+        lambda db, user: accounts.reset_credentials(
+            db, services().protector, user, password=password
+        ),
+    )
+
+
+@staff_cli.command("list")
+def list_users() -> None:
+    """List staff accounts."""
+    users = db_session().scalars(select(StaffUser).order_by(StaffUser.id)).all()
+    for user in users:
+        state = "active" if user.active else "disabled"
+        mfa = "totp" if user.totp_enabled else "totp-pending"
+        link = f" handler {user.handler_id}" if user.handler_id is not None else ""
+        last = user.last_login_at.isoformat(timespec="seconds") if user.last_login_at else "never"
+        click.echo(
+            f"{user.id:>4}  {user.username:<20} {user.role:<10} {state:<8} {mfa:<12} "
+            f"{user.language}  last login {last}{link}  {user.display_name}"
+        )
+    if not users:
+        click.echo("no staff accounts (flask staff create-admin …)")

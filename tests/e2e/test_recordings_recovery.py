@@ -1,0 +1,122 @@
+"""A recording loses nothing when its worker dies: a real ``rq worker`` killed (SIGKILL) in the
+middle of the job, then RQ's own handling of the abandoned job retries it to the end: one
+file, gone at the carrier. And a job lost with Redis is found again by the periodic sweep."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from rq.registry import StartedJobRegistry
+from sqlalchemy import create_engine, text, update
+
+from extensions import db_session
+from recordings import service
+from recordings.jobs import resume_stalled
+from recordings.models import CARRIER_DELETED, PENDING, Recording
+from tests.e2e.test_recordings import (
+    assert_stored_and_gone,
+    at_carrier,
+    leave_message,
+    recording_of,
+    run_due_retries,
+    store_files,
+)
+from tests.e2e.test_recovery import ROOT, _worker_env
+from tests.e2e.test_routing_calls import drain
+
+
+class RecordingWriteLock:
+    """Hold the write lock the job's first UPDATE needs (SQLite: the whole file; PostgreSQL:
+    the recording table), so the worker blocks there after downloading the media."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def __enter__(self):
+        if self.url.startswith("sqlite"):
+            self.sqlite = sqlite3.connect(self.url.split("///", 1)[1], isolation_level=None)
+            self.sqlite.execute("BEGIN IMMEDIATE")
+        else:
+            self.engine = create_engine(self.url)
+            self.conn = self.engine.connect()
+            self.conn.execute(text("LOCK TABLE recording IN EXCLUSIVE MODE"))
+        return self
+
+    def __exit__(self, *exc):
+        if self.url.startswith("sqlite"):
+            self.sqlite.execute("ROLLBACK")
+            self.sqlite.close()
+        else:
+            self.conn.rollback()
+            self.conn.close()
+            self.engine.dispose()
+
+
+def test_a_worker_killed_mid_job_loses_nothing_and_leaves_one_file(hotline):
+    call = leave_message(hotline)  # its job waits in RQ
+    row = recording_of(hotline, call.sid)
+    sid = row.recording_sid
+    rq_bin = os.path.join(os.path.dirname(sys.executable), "rq")
+    with RecordingWriteLock(hotline.settings.database_url):
+        worker = subprocess.Popen(
+            [rq_bin, "worker", "--burst", "--url", hotline.settings.redis_url,
+             "--worker-class", "rq.worker.SimpleWorker",  # the job runs in this very process
+             hotline.settings.rq_queue],
+            cwd=ROOT, env=_worker_env(hotline), start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while hotline.emulator.media_requests(sid) < 1:  # it downloaded the audio …
+                assert worker.poll() is None, "the worker ended before it was killed"
+                assert time.monotonic() < deadline, "the worker never fetched the recording"
+                time.sleep(0.05)
+            time.sleep(0.5)  # … and checked it: now it waits for the lock to mark it fetched
+            assert worker.poll() is None
+        finally:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+
+    row = recording_of(hotline, call.sid)
+    assert (row.state, row.attempts, row.storage_key) == (PENDING, 0, None)  # nothing committed
+    assert store_files(hotline) == [] and at_carrier(hotline, sid)  # nothing lost either
+    queue = hotline.app.extensions["hotline"].queue
+    job = queue.fetch_job(service.job_id(row.id))
+    assert job.get_status() == "started"  # as the dead worker left it
+
+    # Past the job's timeout, any worker's maintenance finds it abandoned and retries it.
+    StartedJobRegistry(queue=queue).cleanup(timestamp=time.time() + 3600)
+    assert job.get_status(refresh=True) == "scheduled"
+    run_due_retries(hotline)
+    row = recording_of(hotline, call.sid)
+    assert_stored_and_gone(hotline, row)  # exactly one file, and the carrier's copy is gone
+    assert row.attempts == 1
+    assert hotline.emulator.media_requests(sid) == 2
+
+
+def test_a_job_lost_with_redis_is_enqueued_again_by_the_sweep(hotline):
+    call = leave_message(hotline)
+    row = recording_of(hotline, call.sid)
+    svc = hotline.app.extensions["hotline"]
+    svc.redis.flushdb()  # the queued job is gone
+    with hotline.app.app_context():
+        assert resume_stalled() == 0  # too recent to call stalled
+        session = db_session()
+        session.execute(
+            update(Recording)
+            .where(Recording.id == row.id)
+            .values(updated_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20))
+        )
+        session.commit()
+        assert resume_stalled() == 1
+        assert resume_stalled() == 0  # its job is queued now: not twice
+    drain(hotline)
+    row = recording_of(hotline, call.sid)
+    assert row.state == CARRIER_DELETED
+    assert_stored_and_gone(hotline, row)

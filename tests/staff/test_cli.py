@@ -1,0 +1,102 @@
+"""``flask staff …``: the first admin, accounts, roles, resets — audited, secrets shown once."""
+
+from __future__ import annotations
+
+import re
+
+import pyotp
+from sqlalchemy import select
+
+from extensions import db_session, services
+from staff import totp
+from staff.models import AuditEvent, StaffSession, StaffUser
+from tests.staff.support import PASSWORD, make_user, sign_in
+
+URI = re.compile(r"otpauth://totp/\S+")
+
+
+def run(app, *args: str, input: str | None = None):
+    return app.test_cli_runner().invoke(args=["staff", *args], input=input)
+
+
+def actions(app) -> list[str]:
+    with app.app_context():
+        return list(db_session().scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+
+
+def test_create_admin_prompts_for_the_password_and_prints_the_enrolment_once(app, caplog) -> None:
+    result = run(
+        app, "create-admin", "--username", "Root", "--display-name", "Ada",
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (uri,) = URI.findall(result.output)
+    assert PASSWORD not in result.output.replace("Password", "")
+    with app.app_context():
+        user = db_session().scalar(select(StaffUser).where(StaffUser.username == "root"))
+        assert user.role == "admin" and not user.totp_enabled
+        secret = totp.open_secret(services().protector, user)
+    assert pyotp.parse_uri(uri).secret == secret
+    assert secret not in caplog.text and PASSWORD not in caplog.text
+    again = run(
+        app, "create-admin", "--username", "root2", "--display-name", "B", "--generate-password"
+    )
+    assert again.exit_code != 0 and "exists" in again.output
+
+
+def test_a_weak_password_is_refused(app) -> None:
+    result = run(
+        app, "create-admin", "--username", "root", "--display-name", "Ada",
+        input="password1234\npassword1234\n",
+    )  # fmt: skip
+    assert result.exit_code != 0 and "common" in result.output
+    with app.app_context():
+        assert db_session().scalars(select(StaffUser)).all() == []
+
+
+def test_create_role_disable_enable_reset_list(app, client) -> None:
+    created = run(
+        app, "create", "--role", "handler", "--username", "olena", "--display-name", "Olena",
+        "--generate-password",
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    assert re.search(r"password for olena \(shown once\): \S{16,}", created.output)
+    assert run(app, "role", "olena", "supervisor").exit_code == 0
+    with app.app_context():
+        user_id = db_session().scalar(select(StaffUser.id).where(StaffUser.username == "olena"))
+    sign_in(client, app, user_id)
+    assert run(app, "disable", "olena").exit_code == 0
+    assert client.get("/console/").status_code == 302  # her session ended with the account
+    assert run(app, "enable", "olena").exit_code == 0
+    reset = run(app, "reset", "olena", "--generate-password")
+    assert reset.exit_code == 0 and URI.search(reset.output)
+    listing = run(app, "list")
+    assert "olena" in listing.output and "supervisor" in listing.output
+    assert "totp-pending" in listing.output
+    assert actions(app) == [
+        "staff.create",
+        "staff.role",
+        "staff.disable",
+        "staff.enable",
+        "staff.reset",
+    ]
+    with app.app_context():
+        reasons = db_session().scalars(select(StaffSession.end_reason)).all()
+    assert reasons == ["disabled"]
+
+
+def test_the_last_admin_cannot_be_demoted_or_disabled(app) -> None:
+    make_user(app, "admin", "root")
+    assert "last active admin" in run(app, "role", "root", "auditor").output
+    assert "last active admin" in run(app, "disable", "root").output
+    make_user(app, "admin", "root2")
+    assert run(app, "role", "root", "auditor").exit_code == 0
+
+
+def test_unknown_users_and_handlers_are_errors(app) -> None:
+    assert run(app, "disable", "nobody").exit_code != 0
+    result = run(
+        app, "create", "--role", "handler", "--username", "olena", "--display-name", "O",
+        "--handler-id", "999", "--generate-password",
+    )  # fmt: skip
+    assert result.exit_code != 0 and "no handler 999" in result.output
