@@ -252,9 +252,11 @@ def recording_status() -> VoiceResponse:
     rec_sid = recording_sid()
     to_process = None
     if call is not None and status in RECORDING_STATUS_RANK and rec_sid:
+        # The interaction row first, then the recording's: the <Record> action (which may run
+        # at the same moment) takes them in this order too, so PostgreSQL cannot deadlock.
+        _store_recording(calls, call, status=status)
         if status == "completed":
             to_process = _register_message(call, rec_sid)
-        _store_recording(calls, call, status=status)
         calls.add_event(
             call, "RECORDING",
             {"recording_sid": rec_sid, "status": status,
