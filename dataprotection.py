@@ -52,6 +52,7 @@ class DataProtector:
         self._hmac_key = hmac_key
         self._keys = dict(data_keys)
         self._active = next(iter(self._keys))
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in self._keys.items()}
 
     @property
     def active_key_id(self) -> str:
@@ -64,16 +65,16 @@ class DataProtector:
 
     def seal(self, plaintext: bytes, associated: bytes = b"") -> Sealed:
         nonce = os.urandom(_NONCE_BYTES)
-        ciphertext = AESGCM(self._keys[self._active]).encrypt(nonce, plaintext, associated)
+        ciphertext = self._ciphers[self._active].encrypt(nonce, plaintext, associated)
         return Sealed(self._active, nonce + ciphertext)
 
     def open(self, sealed: Sealed, associated: bytes = b"") -> bytes:
-        key = self._keys.get(sealed.key_id)
-        if key is None:
+        cipher = self._ciphers.get(sealed.key_id)
+        if cipher is None:
             raise DecryptionError(f"no data key with id {sealed.key_id!r}")
         blob = sealed.ciphertext
         try:
-            return AESGCM(key).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], associated)
+            return cipher.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], associated)
         except Exception as exc:  # InvalidTag and short input alike
             raise DecryptionError("ciphertext does not open") from exc
 
