@@ -99,6 +99,15 @@ def env_nonnegative(value: str | None, default: int, name: str) -> int:
     return number
 
 
+def parse_codes(value: str, name: str) -> tuple[str, ...]:
+    """A comma list of short codes (lower-case letters, digits, _), at least one."""
+    codes = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    bad = [code for code in codes if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", code)]
+    if bad or not codes:
+        raise SettingsError(f"{name}: comma-separated codes like advised,referred (got {value!r})")
+    return codes
+
+
 def env_bool(value: str | None, default: bool, name: str) -> bool:
     """``true``/``false`` (also 1/0, yes/no, on/off); anything else is an error, not a guess."""
     if value is None or value == "":
@@ -191,6 +200,9 @@ class Settings:
     staff_idle_timeout_s: int = 900
     #: … and this many seconds after the login, whatever the activity.
     staff_absolute_timeout_s: int = 12 * 3600
+    #: What staff may record as a case's outcome (codes; the console translates them).
+    case_outcomes: tuple[str, ...] = ("advised", "referred", "callback_arranged", "no_contact",
+                                      "other")  # fmt: skip
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(env={self.env!r}, public_base_url={self.public_base_url!r}, secrets=…)"
@@ -343,6 +355,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         ),
         staff_absolute_timeout_s=env_nonnegative(
             env_map.get("STAFF_ABSOLUTE_TIMEOUT_S"), 12 * 3600, "STAFF_ABSOLUTE_TIMEOUT_S"
+        ),
+        case_outcomes=parse_codes(
+            env_map.get("CASE_OUTCOMES", "advised,referred,callback_arranged,no_contact,other"),
+            "CASE_OUTCOMES",
         ),
     )
     if not settings.staff_require_totp and settings.env not in ("development", "test"):

@@ -34,6 +34,8 @@ VIEW_MODULES = (
     "console.audit_views",
     "console.calls_views",
     "console.inquiry_views",
+    "console.duty_views",
+    "console.board_views",
 )
 
 

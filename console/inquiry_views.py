@@ -103,11 +103,11 @@ def inquiry_note(inquiry_id: int) -> Any:
     except NoteError as exc:
         conn.rollback()
         flash(gettext("The note was not saved: %(why)s", why=str(exc)), "error")
-        return redirect(url_for("console.inquiry", inquiry_id=inquiry_id))
+        return _back(inquiry_id)
     audit.record("inquiry.note", "inquiry", inquiry_id, using=conn, note=note_id)
     conn.commit()
     flash(gettext("Note saved."), "ok")
-    return redirect(url_for("console.inquiry", inquiry_id=inquiry_id))
+    return _back(inquiry_id)
 
 
 @bp.post("/inquiries/<int:inquiry_id>/outcome")
@@ -122,11 +122,18 @@ def inquiry_outcome(inquiry_id: int) -> Any:
     except NoteError as exc:
         conn.rollback()
         flash(gettext("The outcome was not saved: %(why)s", why=str(exc)), "error")
-        return redirect(url_for("console.inquiry", inquiry_id=inquiry_id))
+        return _back(inquiry_id)
     audit.record("inquiry.outcome", "inquiry", inquiry_id, using=conn, outcome=outcome or None,
                  previous=previous or None)  # fmt: skip
     conn.commit()
     flash(gettext("Outcome saved."), "ok")
+    return _back(inquiry_id)
+
+
+def _back(inquiry_id: int) -> Any:
+    """Back to the page the form was on: the handler's page, or the case page."""
+    if request.form.get("back") == "duty" and current_staff().role == "handler":
+        return redirect(url_for("console.duty"))
     return redirect(url_for("console.inquiry", inquiry_id=inquiry_id))
 
 

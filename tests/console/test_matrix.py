@@ -40,6 +40,13 @@ EXPECTED: dict[str, str | frozenset[str]] = {
     "console.inquiry_outcome": frozenset({"handler", "supervisor", "admin"}),
     "console.recording_audio": ALL,
     "console.recording_retry": frozenset({"supervisor", "admin"}),
+    "console.duty": frozenset({"handler"}),
+    "console.duty_live": frozenset({"handler"}),
+    "console.duty_presence": frozenset({"handler"}),
+    "console.board_page": frozenset({"supervisor", "admin"}),
+    "console.board_live": frozenset({"supervisor", "admin"}),
+    "console.board_presence": frozenset({"supervisor", "admin"}),
+    "console.dashboard": frozenset({"supervisor", "auditor", "admin"}),
 }
 #: Endpoints served without a guard on purpose.
 UNGUARDED = {"console.static"}

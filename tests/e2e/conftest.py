@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 
 import pytest
@@ -54,3 +56,26 @@ def hotline(app, settings, emulator) -> Hotline:
     yield Hotline(live_app, server, emulator, live_settings)
     server.stop()
     live_app.extensions["hotline"].dispose()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def chromium():
+    if not os.path.exists(CHROMIUM) or shutil.which(CHROMIUM) is None:
+        if os.environ.get("HOTLINE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing and HOTLINE_REQUIRE_BROWSER=1")
+        pytest.skip(f"{CHROMIUM} is not installed (set HOTLINE_REQUIRE_BROWSER=1 to fail instead)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                  "--autoplay-policy=no-user-gesture-required"],
+        )  # fmt: skip
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -5,11 +5,8 @@ requests), export the filtered list as CSV. Every step leaves its audit row."""
 from __future__ import annotations
 
 import csv
-import os
-import shutil
 
 import pyotp
-import pytest
 from sqlalchemy import select
 
 from extensions import db_session
@@ -17,28 +14,6 @@ from staff.models import AuditEvent
 from tests.e2e.test_recordings import leave_message
 from tests.e2e.test_routing_calls import drain
 from tests.staff.support import PASSWORD, make_user
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture
-def chromium():
-    if not os.path.exists(CHROMIUM) or shutil.which(CHROMIUM) is None:
-        if os.environ.get("HOTLINE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is missing and HOTLINE_REQUIRE_BROWSER=1")
-        pytest.skip(f"{CHROMIUM} is not installed (set HOTLINE_REQUIRE_BROWSER=1 to fail instead)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-                  "--autoplay-policy=no-user-gesture-required"],
-        )  # fmt: skip
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_sign_in_filter_open_play_and_export(hotline, chromium, tmp_path):
