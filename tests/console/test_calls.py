@@ -76,8 +76,7 @@ def test_a_handler_sees_only_their_cases(app, client):
 def test_the_case_page_notes_and_outcome(app, client):
     ids = seed(app.extensions["hotline"])
     svc = app.extensions["hotline"]
-    svc.settings = svc.settings.replace(case_outcomes=("advised", "referred")) if hasattr(
-        svc.settings, "case_outcomes") else svc.settings  # fmt: skip
+    svc.settings = svc.settings.replace(case_outcomes=("advised", "referred"))
     as_role(app, client, "supervisor")
     page = client.get(f"/console/inquiries/{ids['family']}")
     html = page.get_data(as_text=True)
@@ -95,11 +94,15 @@ def test_the_case_page_notes_and_outcome(app, client):
         assert "Перезвонить".encode() not in raw
     (note_audit,) = audits(app, "inquiry.note")
     assert "text" not in note_audit.details
-    if hasattr(svc.settings, "case_outcomes"):
-        client.post(f"/console/inquiries/{ids['family']}/outcome",
-                    data={"csrf_token": token, "outcome": "referred"})  # fmt: skip
-        with app.app_context():
-            assert db_session().get(Inquiry, ids["family"]).outcome == "referred"
+    client.post(f"/console/inquiries/{ids['family']}/outcome",
+                data={"csrf_token": token, "outcome": "referred"})  # fmt: skip
+    refused = client.post(f"/console/inquiries/{ids['family']}/outcome",
+                          data={"csrf_token": token, "outcome": "made_up"})  # fmt: skip
+    assert refused.status_code == 302
+    with app.app_context():
+        assert db_session().get(Inquiry, ids["family"]).outcome == "referred"
+    (outcome_audit,) = audits(app, "inquiry.outcome")
+    assert outcome_audit.details == {"outcome": "referred", "previous": "advised"}
     assert len(audits(app, "inquiry.view")) == 2
 
 
