@@ -20,13 +20,8 @@ def dispatch() -> int:
         conn = db_connection()
         core = offers.core()
         now = time.time()
-        # A lost no-answer callback must not leave a handler "offered" for ever.
-        expired, _ = core.expire_offers(now, older_than_s=offers.expiry_s())
-        offers.expire(conn, expired)
-        made = core.dispatch(now)
-        offers.place_offers(conn, made)
-        conn.commit()
-        return len(made) + len(expired)
+        expired, made = _expire_and_dispatch(conn, core, now)
+        return made + expired
 
 
 def end_wrap_up(handler_id: int) -> str | None:
@@ -68,11 +63,17 @@ def tick() -> dict[str, int]:
             counts["rebuilt"] = 1
         counts.update(reconcile.rebuild_callers(session, core))
         reconcile.mark_current(core)
-        now = time.time()
-        expired, _ = core.expire_offers(now, older_than_s=offers.expiry_s())
-        offers.expire(conn, expired)
-        made = core.dispatch(now)
-        offers.place_offers(conn, made)
-        conn.commit()
-        counts.update(expired=len(expired), offers=len(made))
+        expired, made = _expire_and_dispatch(conn, core, time.time())
+        counts.update(expired=expired, offers=made)
         return counts
+
+
+def _expire_and_dispatch(conn, core, now: float) -> tuple[int, int]:
+    """Offers pending past their ring time + grace count as missed (a lost no-answer callback
+    must not leave a handler "offered" for ever); then pair and place. (expired, offers made)"""
+    expired, _ = core.expire_offers(now, older_than_s=offers.expiry_s())
+    offers.expire(conn, expired)
+    made = core.dispatch(now)
+    offers.place_offers(conn, made)
+    conn.commit()
+    return len(expired), len(made)

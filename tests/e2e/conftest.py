@@ -6,6 +6,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
+import pyotp
 import pytest
 from flask import Flask
 
@@ -79,3 +80,14 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+def console_login(page, base: str, username: str, password: str, secret: str) -> None:
+    """Sign in through the console's real pages: the password, then a TOTP code."""
+    page.goto(f"{base}/console/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/console/")

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import time
 
-import pyotp
-
+from tests.e2e.conftest import console_login
 from tests.e2e.test_routing_calls import HANDLER_A, add_handler, queued_caller
 from tests.staff.support import PASSWORD, make_user
 
@@ -26,12 +25,7 @@ def test_the_board_updates_by_itself_when_a_caller_joins(hotline, chromium):
     _, secret = make_user(hotline.app, "supervisor", "mira")
     base = hotline.settings.public_base_url
     page = chromium.new_context(locale="en-US").new_page()
-    page.goto(f"{base}/console/login")
-    page.fill("#username", "mira")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.fill("#code", pyotp.TOTP(secret).now())
-    page.click("button[type=submit]")
+    console_login(page, base, "mira", PASSWORD, secret)
     page.goto(f"{base}/console/board")
     assert page.inner_text("#waiting-total") == "0"
     page.evaluate("window.loadedOnce = true")  # gone if the page reloads

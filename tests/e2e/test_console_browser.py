@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import csv
 
-import pyotp
 from sqlalchemy import select
 
 from extensions import db_session
 from staff.models import AuditEvent
+from tests.e2e.conftest import console_login
 from tests.e2e.test_recordings import leave_message
 from tests.e2e.test_routing_calls import drain
 from tests.staff.support import PASSWORD, make_user
@@ -26,13 +26,7 @@ def test_sign_in_filter_open_play_and_export(hotline, chromium, tmp_path):
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
 
-    page.goto(f"{base}/console/login")
-    page.fill("#username", "olena")
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.fill("#code", pyotp.TOTP(secret).now())
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/console/")
+    console_login(page, base, "olena", PASSWORD, secret)
 
     page.goto(f"{base}/console/calls")
     page.select_option("select[name=language]", "ru")

@@ -5,15 +5,10 @@ file, gone at the carrier. And a job lost with Redis is found again by the perio
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
 import time
 
 from rq.registry import StartedJobRegistry
-from sqlalchemy import create_engine, text, update
+from sqlalchemy import update
 
 from extensions import db_session
 from recordings import service
@@ -27,50 +22,16 @@ from tests.e2e.test_recordings import (
     run_due_retries,
     store_files,
 )
-from tests.e2e.test_recovery import ROOT, _worker_env
 from tests.e2e.test_routing_calls import drain
-
-
-class RecordingWriteLock:
-    """Hold the write lock the job's first UPDATE needs (SQLite: the whole file; PostgreSQL:
-    the recording table), so the worker blocks there after downloading the media."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def __enter__(self):
-        if self.url.startswith("sqlite"):
-            self.sqlite = sqlite3.connect(self.url.split("///", 1)[1], isolation_level=None)
-            self.sqlite.execute("BEGIN IMMEDIATE")
-        else:
-            self.engine = create_engine(self.url)
-            self.conn = self.engine.connect()
-            self.conn.execute(text("LOCK TABLE recording IN EXCLUSIVE MODE"))
-        return self
-
-    def __exit__(self, *exc):
-        if self.url.startswith("sqlite"):
-            self.sqlite.execute("ROLLBACK")
-            self.sqlite.close()
-        else:
-            self.conn.rollback()
-            self.conn.close()
-            self.engine.dispose()
+from tests.e2e.workers import WriteLock, kill, start_worker
 
 
 def test_a_worker_killed_mid_job_loses_nothing_and_leaves_one_file(hotline):
     call = leave_message(hotline)  # its job waits in RQ
     row = recording_of(hotline, call.sid)
     sid = row.recording_sid
-    rq_bin = os.path.join(os.path.dirname(sys.executable), "rq")
-    with RecordingWriteLock(hotline.settings.database_url):
-        worker = subprocess.Popen(
-            [rq_bin, "worker", "--burst", "--url", hotline.settings.redis_url,
-             "--worker-class", "rq.worker.SimpleWorker",  # the job runs in this very process
-             hotline.settings.rq_queue],
-            cwd=ROOT, env=_worker_env(hotline), start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+    with WriteLock(hotline.settings.database_url, "recording"):
+        worker = start_worker(hotline)
         try:
             deadline = time.monotonic() + 60
             while hotline.emulator.media_requests(sid) < 1:  # it downloaded the audio …
@@ -80,8 +41,7 @@ def test_a_worker_killed_mid_job_loses_nothing_and_leaves_one_file(hotline):
             time.sleep(0.5)  # … and checked it: now it waits for the lock to mark it fetched
             assert worker.poll() is None
         finally:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
+            kill(worker)
 
     row = recording_of(hotline, call.sid)
     assert (row.state, row.attempts, row.storage_key) == (PENDING, 0, None)  # nothing committed

@@ -5,21 +5,14 @@ cron``) must bring every caller to a handler (or the message box) afterwards."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import select, update
 
 from extensions import db_session
 from routing.jobs import tick
 from routing.models import Offer, QueueEntry
 from routing.service import routing_core, set_presence
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
 from tests.e2e.test_callbacks import ask_for_callback
 from tests.e2e.test_routing_calls import (
     HANDLER_A,
@@ -29,8 +22,7 @@ from tests.e2e.test_routing_calls import (
     entry,
     queued_caller,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.workers import WriteLock, kill, start_worker
 
 
 def core_of(hotline):
@@ -91,62 +83,12 @@ def test_redis_flushed_mid_queue_nobody_is_lost(hotline):
     assert core.presence(str(b))[0] == "on_call"
 
 
-def _worker_env(hotline) -> dict[str, str]:
-    settings = hotline.settings
-    return {
-        **os.environ,
-        "HOTLINE_ENV": "test",
-        "HOTLINE_INSTANCE_PATH": str(settings.instance_path),
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "PUBLIC_BASE_URL": settings.public_base_url,
-        "TWILIO_API_BASE_URL": settings.twilio_api_base_url,
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "HOTLINE_NUMBER": HOTLINE_NUMBER,
-    }
-
-
-class WriteLock:
-    """Hold the database's write lock on the offers (SQLite: the whole file; PostgreSQL: the
-    routing_offer table), so a worker that reaches its first INSERT waits there."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    def __enter__(self):
-        if self.url.startswith("sqlite"):
-            self.sqlite = sqlite3.connect(self.url.split("///", 1)[1], isolation_level=None)
-            self.sqlite.execute("BEGIN IMMEDIATE")
-        else:
-            self.engine = create_engine(self.url)
-            self.conn = self.engine.connect()
-            self.conn.execute(text("LOCK TABLE routing_offer IN EXCLUSIVE MODE"))
-        return self
-
-    def __exit__(self, *exc):
-        if self.url.startswith("sqlite"):
-            self.sqlite.execute("ROLLBACK")
-            self.sqlite.close()
-        else:
-            self.conn.rollback()
-            self.conn.close()
-            self.engine.dispose()
-
-
 def test_a_worker_killed_mid_dispatch_delays_the_caller_but_loses_nobody(hotline):
     a = add_handler(hotline, HANDLER_A, "Anna")
     call = queued_caller(hotline)  # its dispatch job waits in RQ
     core = core_of(hotline)
-    rq_bin = Path(sys.executable).with_name("rq")
-    with WriteLock(hotline.settings.database_url):
-        worker = subprocess.Popen(
-            [str(rq_bin), "worker", "--burst", "--url", hotline.settings.redis_url,
-             "--worker-class", "rq.worker.SimpleWorker",  # the job runs in this very process
-             hotline.settings.rq_queue],
-            cwd=ROOT, env=_worker_env(hotline), start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+    with WriteLock(hotline.settings.database_url, "routing_offer"):
+        worker = start_worker(hotline)
         try:
             deadline = time.monotonic() + 60
             while core.presence(str(a))[0] != "offered":  # the core assigned, the row waits
@@ -154,8 +96,7 @@ def test_a_worker_killed_mid_dispatch_delays_the_caller_but_loses_nobody(hotline
                 assert time.monotonic() < deadline, "the worker never reached the dispatch"
                 time.sleep(0.05)
         finally:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
+            kill(worker)
     with hotline.app.app_context():
         assert db_session().scalars(select(Offer)).all() == []  # its transaction died with it
     assert not hotline.emulator.phone(HANDLER_A).ringing()
