@@ -2,7 +2,7 @@
 that streams the audio decrypted on the fly (HTTP range requests, so seeking works; nothing
 decrypted touches the disk).
 
-Who may see it: ``staff.authz.require_inquiry`` (handlers: the cases they took part in; 404
+Who may see it: ``console.access.require_inquiry`` (handlers: the cases they took part in; 404
 otherwise). Every view, full-number view, note, outcome change, playback and retry is audited.
 """
 
@@ -15,6 +15,7 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_babel import gettext
 from sqlalchemy import select
 
+from console.access import require_inquiry, require_interaction
 from console.blueprint import bp
 from console.calls_views import FULL_NUMBER_ROLES
 from extensions import db_connection, services
@@ -24,7 +25,7 @@ from inquiries.notes import NoteError, add_note, notes_of, set_outcome
 from recordings.models import Recording
 from recordings.playback import NotPlayable, RangeNotSatisfiable, read_range
 from staff import audit
-from staff.authz import current_staff, require_inquiry, require_interaction, roles_required
+from staff.authz import current_staff, roles_required
 from staff.models import StaffUser
 
 VIEW_ROLES = ("handler", "supervisor", "auditor", "admin")

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, and_, or_, select
 from sqlalchemy.sql import Select
 
 from dataprotection import DataProtector, Sealed, mask_address
+from extensions import Base
 from inquiries.models import Caller, CallEvent, Inquiry, Interaction
 
 _interaction = Interaction.__table__
@@ -35,10 +36,11 @@ MAX_PAGE_SIZE = 200
 
 
 def _routing_tables():
-    """The routing tables (imported late: inquiries must not import routing at module level)."""
-    from routing.models import Offer, QueueEntry
-
-    return QueueEntry.__table__, Offer.__table__
+    """The routing package's ``queue_entry`` and ``routing_offer`` tables, from the shared
+    metadata by name: inquiries sits below routing (DESIGN.md's import order) and imports none
+    of it; the app registers routing's models at start-up."""
+    tables = Base.metadata.tables
+    return tables["queue_entry"], tables["routing_offer"]
 
 
 @dataclass(frozen=True)

@@ -8,17 +8,15 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     String,
-    TypeDecorator,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from extensions import Base
+from extensions import Base, UTCDateTime, utcnow
 
 INQUIRY_KINDS = ("surrender", "family", "pow_info", "other")
 INQUIRY_STATUSES = ("new", "open", "resolved", "closed")
@@ -37,29 +35,6 @@ CALL_STATUS_RANK = {
     "canceled": 3,
 }
 FINAL_CALL_STATUSES = frozenset(s for s, rank in CALL_STATUS_RANK.items() if rank == 3)
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Timezone-aware UTC datetimes on both databases (SQLite stores them naive)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(dt.UTC)
-            if dialect.name == "sqlite":
-                value = value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value
 
 
 class Caller(Base):

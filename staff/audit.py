@@ -20,8 +20,7 @@ from flask import has_request_context, request
 from sqlalchemy import Connection, insert
 from sqlalchemy.orm import Session
 
-from extensions import db_session
-from inquiries.models import utcnow
+from extensions import db_session, utcnow
 from staff.models import AuditEvent
 
 _PHONE_LIKE = re.compile(r"(?<![\w.])\+?\d[\d\s().\-]{5,}\d(?![\w.])")

@@ -17,9 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-import routing.models  # noqa: F401 - the handler table (staff_user.handler_id refers to it)
-from extensions import Base
-from inquiries.models import UTCDateTime, utcnow
+from extensions import Base, UTCDateTime, utcnow
 
 #: What a staff member may be. Handlers take calls and see the inquiries they took part in;
 #: supervisors watch queues and see every inquiry; auditors review (every inquiry, the audit

@@ -16,7 +16,7 @@ import secrets
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from inquiries.models import utcnow
+from extensions import utcnow
 from settings import Settings
 from staff.models import StaffSession, StaffUser
 

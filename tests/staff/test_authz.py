@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import insert
 
+from console.access import can_view_inquiry, can_view_interaction
 from extensions import db_session, services
 from inquiries.models import Caller, Inquiry, Interaction
 from routing.models import Offer, QueueEntry
 from routing.service import create_handler
-from staff.authz import can_view_inquiry, can_view_interaction, roles_required
+from staff.authz import roles_required
 from staff.models import StaffUser
 from tests.staff.support import make_user
 
