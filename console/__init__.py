@@ -36,6 +36,7 @@ VIEW_MODULES = (
     "console.inquiry_views",
     "console.duty_views",
     "console.board_views",
+    "console.dashboard_views",
 )
 
 

@@ -1,14 +1,16 @@
-"""The supervisor's live queue board and the dashboard.
+"""The supervisor's live queue board (``/console/board``, supervisors and admins).
 
-The board (``routing.reports.board``) refreshes itself every few seconds through
-``static/live.js``; a supervisor may put a handler on break or back (audited). The dashboard
-(``routing.reports.dashboard``) draws its charts as SVG on the server: no chart library, nothing
-fetched from elsewhere, and a table with the same numbers under each chart.
+``routing.reports.board``: callers waiting by language and topic (how many, the longest wait,
+call-backs), each handler's presence, reason and time on the current call, today's service
+level, answered, abandoned and average speed of answer. The board refreshes itself every few
+seconds (``static/live.js`` fetching ``/console/board/live``; a link without script). A
+supervisor may put a handler on a break (with a reason) or back to available: the same path as
+the handler's own change (``console.duty_views.change_presence``), audited as
+``handler.presence``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import redis
@@ -17,20 +19,17 @@ from flask_babel import gettext, lazy_gettext
 
 from console import nav
 from console.blueprint import bp
-from console.duty_views import change_presence
-from extensions import db_connection, services
+from console.duty_views import change_presence, presence_of
+from extensions import db_connection, db_session, services
+from routing.models import Handler
 from routing.reports import board as board_report
-from routing.reports import dashboard as dashboard_report
 from routing.service import routing_core
 from staff import audit
 from staff.authz import roles_required
 
 BOARD_ROLES = ("supervisor", "admin")
-DASHBOARD_ROLES = ("supervisor", "auditor", "admin")
-MAX_DAYS = 92
 
 nav.add_link("console.board_page", lazy_gettext("Queue board"), *BOARD_ROLES, order=60)
-nav.add_link("console.dashboard", lazy_gettext("Dashboard"), *DASHBOARD_ROLES, order=70)
 
 
 def _board_data() -> dict[str, Any]:
@@ -41,7 +40,8 @@ def _board_data() -> dict[str, Any]:
     except redis.RedisError:
         core = None  # presences from the database, marked as such
     conn = db_connection()
-    data = {"b": board_report(conn, core), "live_presence": core is not None}
+    data = {"b": board_report(conn, core), "live_presence": core is not None,
+            "idle_s": svc.settings.staff_idle_timeout_s}  # fmt: skip
     conn.commit()
     return data
 
@@ -58,63 +58,35 @@ def board_live() -> Any:
     return render_template("console/board_live.html", **_board_data())
 
 
+def _presence_now(handler_id: int) -> str:
+    """The handler's presence: the core's, or the database's while Redis is down."""
+    presence, _ = presence_of(handler_id)
+    if presence == "unknown":
+        row = db_session().get(Handler, handler_id)
+        presence = row.presence if row is not None else "offline"
+    return presence
+
+
 @bp.post("/board/handlers/<int:handler_id>/presence")
 @roles_required(*BOARD_ROLES)
 def board_presence(handler_id: int) -> Any:
+    """Break (with a reason) for a handler who is on duty; back to available from a break."""
     presence = request.form.get("presence", "")
+    now = _presence_now(handler_id)
+    refused = None
     if presence not in ("available", "break"):
-        flash(gettext("That presence cannot be chosen."), "error")
+        refused = gettext("That presence cannot be chosen.")
+    elif presence == "available" and now != "break":
+        refused = gettext("Only a handler on a break can be put back.")
+    elif presence == "break" and now == "offline":
+        refused = gettext("An offline handler cannot be put on a break.")
+    if refused:
+        flash(refused, "error")
         return redirect(url_for("console.board_page"))
     reason = request.form.get("reason", "").strip()[:200] or None
-    problem = change_presence(handler_id, presence, reason)
-    audit.record("handler.presence", "handler", handler_id, presence=presence, by="supervisor")
-    flash(problem or gettext("Presence: %(presence)s", presence=presence),
-          "error" if problem else "ok")  # fmt: skip
+    note = change_presence(handler_id, presence, reason if presence == "break" else None)
+    if note.saved:
+        audit.record("handler.presence", "handler", handler_id, presence=presence,
+                     previous=note.previous, via="board")  # fmt: skip
+    flash(note.message, "error" if note.error else "ok")
     return redirect(url_for("console.board_page"))
-
-
-def _day(name: str, default: dt.date) -> dt.date:
-    try:
-        return dt.date.fromisoformat(request.args.get(name, "")[:10])
-    except ValueError:
-        return default
-
-
-def bars(values: list[float], *, width: int = 600, height: int = 120) -> list[dict[str, float]]:
-    """Bar geometry for an SVG chart (x, y, w, h), scaled to the largest value."""
-    if not values:
-        return []
-    top = max(values) or 1
-    step = width / len(values)
-    room = height - 14  # the bottom line keeps the labels
-    shapes = []
-    for i, value in enumerate(values):
-        h = round(value / top * room, 1)
-        shapes.append({"x": round(i * step + 1, 1), "w": round(max(step - 2, 1), 1), "h": h,
-                       "y": round(room - h, 1)})  # fmt: skip
-    return shapes
-
-
-@bp.get("/dashboard")
-@roles_required(*DASHBOARD_ROLES)
-def dashboard() -> Any:
-    today = dt.datetime.now(dt.UTC).date()
-    until = min(_day("until", today), today)
-    since = _day("since", until - dt.timedelta(days=13))
-    since = max(min(since, until), until - dt.timedelta(days=MAX_DAYS - 1))
-    conn = db_connection()
-    d = dashboard_report(conn, since, until)
-    conn.commit()
-    audit.record("dashboard.view", None, None, days=len(d.days))
-    charts = {
-        "calls": bars([day.calls for day in d.days]),
-        "sl": bars([(day.service_level or 0) * 100 for day in d.days]),
-        "asa": bars([day.asa_s or 0 for day in d.days]),
-        "abandon": bars([(day.abandonment_rate or 0) * 100 for day in d.days]),
-        "waits": bars([count for _, count in d.wait_buckets]),
-    }
-    return render_template(
-        "console/dashboard.html", d=d, charts=charts, since=since, until=until,
-        kinds=sorted({k for day in d.days for k in day.by_kind}),
-        languages=sorted({lang for day in d.days for lang in day.by_language}),
-    )  # fmt: skip

@@ -1,29 +1,36 @@
-"""The handler's page: their presence, the call offered or in progress with its case (language,
-topic, menu answers, wait, earlier calls, notes, outcome), and the wrap-up countdown.
+"""The handler's page (``/console/handler``): their presence, the call offered or in progress
+with its case (language, topic, menu answers, wait, earlier calls, notes), notes and an outcome
+during and after the call, and the wrap-up countdown.
 
-The page refreshes its "current" panel by itself (``static/live.js``); without script, a link
-reloads it. Presence changes go the same way as the CLI's: the database first, then the routing
-core, a ringing offer withdrawn, a dispatch for whoever waits.
+The "current" panel refreshes itself (``static/live.js`` fetching ``/console/handler/live``);
+without script, a link reloads the page. Presence changes go the CLI's way
+(``flask handlers presence``): the database first, then the routing core, a ringing offer that
+was withdrawn cancelled, a dispatch for whoever waits. Notes and the outcome need the handler to
+have taken part in the case (``console.access.require_inquiry``: 404 otherwise); notes written
+here are tied to the call they were written during.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from flask import flash, redirect, render_template, request, url_for
+from flask import session as browser_session
 from flask_babel import gettext, lazy_gettext
 from sqlalchemy import Connection, select
 
 from console import nav
+from console.access import require_inquiry
 from console.blueprint import bp
+from console.labels import presence_name
 from extensions import db_connection, db_session, services
 from inquiries.calllog import InquiryDetail, inquiry_detail
 from inquiries.models import CallEvent, Interaction
-from inquiries.notes import Note, notes_of
+from inquiries.notes import Note, NoteError, add_note, notes_of, set_outcome
 from routing import offers
 from routing.models import Offer, QueueEntry
 from routing.service import HandlerNotFound, routing_core, set_presence
@@ -33,6 +40,8 @@ from staff.authz import current_staff, roles_required
 nav.add_link("console.duty", lazy_gettext("My calls"), "handler", order=50)
 
 CHOSEN = ("available", "break", "offline")
+#: How far back the last completed call is looked for (a wrap-up is seconds to minutes).
+WRAP_UP_LOOKBACK = dt.timedelta(hours=1)
 _offer = Offer.__table__
 _entry = QueueEntry.__table__
 _event = CallEvent.__table__
@@ -40,11 +49,17 @@ _event = CallEvent.__table__
 
 @dataclass
 class Current:
-    what: str  # "offer", "call", "calling_back", or "" (nothing now)
+    #: "offer", "call", "calling_back", "last" (the call before: notes after it), "" (none)
+    what: str
     interaction_id: int | None = None
     detail: InquiryDetail | None = None
-    notes: list[Note] | None = None
+    notes: list[Note] = field(default_factory=list)
     waited_s: int | None = None
+
+    @property
+    def writable(self) -> bool:
+        """Notes and outcome: once the call is taken (an offer is not the handler's case yet)."""
+        return self.what in ("call", "calling_back", "last")
 
 
 def _core():
@@ -59,27 +74,40 @@ def presence_of(handler_id: int) -> tuple[str, str | None]:
         return ("unknown", None)
 
 
-def current_for(conn: Connection, handler_id: int) -> Current:
-    """The call offered to or taken by this handler now, with its case."""
-    now = dt.datetime.now(dt.UTC)
+def _pick(conn: Connection, handler_id: int) -> tuple[str, Any, int | None]:
+    """(what, queue entry row or None, interaction id) of the handler's current or last call."""
     entry = conn.execute(
         select(_entry)
         .where(_entry.c.handler_id == handler_id,
                _entry.c.state.in_(("connected", "calling_back")))
         .order_by(_entry.c.id.desc())
     ).first()  # fmt: skip
-    what = "call" if entry is not None and entry.state == "connected" else "calling_back"
-    interaction_id = entry.interaction_id if entry is not None else None
-    if entry is None:
-        pending = conn.execute(
-            select(_offer.c.interaction_id)
-            .where(_offer.c.handler_id == handler_id, _offer.c.state.in_(offers.PENDING))
-            .order_by(_offer.c.id.desc())
-        ).first()
-        if pending is None:
-            return Current("")
-        what, interaction_id = "offer", pending.interaction_id
-        entry = offers.entry_row(conn, interaction_id)
+    if entry is not None:
+        what = "call" if entry.state == "connected" else "calling_back"
+        return what, entry, entry.interaction_id
+    pending = conn.execute(
+        select(_offer.c.interaction_id)
+        .where(_offer.c.handler_id == handler_id, _offer.c.state.in_(offers.PENDING))
+        .order_by(_offer.c.id.desc())
+    ).first()
+    if pending is not None:
+        return "offer", offers.entry_row(conn, pending.interaction_id), pending.interaction_id
+    last = conn.execute(
+        select(_entry)
+        .where(_entry.c.handler_id == handler_id, _entry.c.connected_at.is_not(None))
+        .order_by(_entry.c.connected_at.desc(), _entry.c.id.desc())
+        .limit(1)
+    ).first()
+    if last is not None:
+        return "last", last, last.interaction_id
+    return "", None, None
+
+
+def current_for(conn: Connection, handler_id: int) -> Current:
+    """The call offered to or taken by this handler now (else their last one), with its case."""
+    what, entry, interaction_id = _pick(conn, handler_id)
+    if interaction_id is None:
+        return Current("")
     inquiry_id = conn.execute(
         select(Interaction.inquiry_id).where(Interaction.id == interaction_id)
     ).scalar_one()
@@ -87,74 +115,108 @@ def current_for(conn: Connection, handler_id: int) -> Current:
     detail = inquiry_detail(conn, protector, inquiry_id)
     waited = None
     if entry is not None:
-        until = offers.aware(entry.connected_at) if entry.connected_at else now
+        until = offers.aware(entry.connected_at) if entry.connected_at else dt.datetime.now(dt.UTC)
         waited = max(0, int((until - offers.aware(entry.enqueued_at)).total_seconds()))
-    return Current(what, interaction_id, detail, notes_of(conn, protector, inquiry_id), waited)
+    notes = notes_of(conn, protector, inquiry_id)
+    return Current(what, interaction_id, detail, notes, waited)
 
 
 def wrap_up_left(conn: Connection, handler_id: int, presence: str) -> int | None:
-    """Seconds of wrap-up left, from the last completed call's time and wrap-up length."""
+    """Seconds of wrap-up left (None unless in wrap-up): the last COMPLETECALLER/COMPLETEAGENT
+    of this handler, its time plus its ``wrapup_s``."""
     if presence != "wrap_up":
         return None
-    for when, data in conn.execute(
+    now = dt.datetime.now(dt.UTC)
+    row = conn.execute(
         select(_event.c.time, _event.c.data)
-        .where(_event.c.event.in_(("COMPLETECALLER", "COMPLETEAGENT")))
-        .order_by(_event.c.id.desc())
-        .limit(200)
-    ):
-        if isinstance(data, dict) and data.get("handler_id") == handler_id:
-            end = offers.aware(when) + dt.timedelta(seconds=int(data.get("wrapup_s") or 0))
-            return max(0, int((end - dt.datetime.now(dt.UTC)).total_seconds()))
-    return 0
+        .where(_event.c.event.in_(("COMPLETECALLER", "COMPLETEAGENT")),
+               _event.c.time >= now - WRAP_UP_LOOKBACK,
+               _event.c.data["handler_id"].as_integer() == handler_id)
+        .order_by(_event.c.time.desc(), _event.c.id.desc())
+        .limit(1)
+    ).first()  # fmt: skip
+    if row is None:
+        return 0
+    wrapup = row.data.get("wrapup_s") if isinstance(row.data, dict) else None
+    end = offers.aware(row.time) + dt.timedelta(seconds=int(wrapup or 0))
+    return max(0, int((end - now).total_seconds()))
 
 
-def _page_data() -> dict[str, Any]:
+def _audit_view(inquiry_id: int, *, live: bool) -> None:
+    """Every page view is audited; the panel's refreshes only when they show another case."""
+    if live and browser_session.get("duty_seen") == inquiry_id:
+        return
+    audit.record("inquiry.view", "inquiry", inquiry_id, via="handler_page")
+    browser_session["duty_seen"] = inquiry_id
+
+
+def _page_data(*, live: bool) -> dict[str, Any]:
     me = current_staff()
+    settings = services().settings
     if me.handler_id is None:
         return {"handler_id": None}
     conn = db_connection()
     presence, reason = presence_of(me.handler_id)
     current = current_for(conn, me.handler_id)
-    conn.commit()
+    left = wrap_up_left(conn, me.handler_id, presence)
+    conn.commit()  # end the read before the audit writes (SQLite)
     if current.detail is not None:
-        audit.record("inquiry.view", "inquiry", current.detail.inquiry.id, via="duty")
+        _audit_view(current.detail.inquiry.id, live=live)
     return {
-        "handler_id": me.handler_id, "presence": presence, "reason": reason,
-        "current": current, "wrap_up_left": wrap_up_left(conn, me.handler_id, presence),
-        "outcomes": services().settings.case_outcomes, "chosen": CHOSEN,
+        "handler_id": me.handler_id, "presence": presence, "reason": reason, "current": current,
+        "wrap_up_left": left, "outcomes": settings.case_outcomes, "chosen": CHOSEN,
+        "idle_s": settings.staff_idle_timeout_s,
     }  # fmt: skip
 
 
-@bp.get("/duty")
+@bp.get("/handler")
 @roles_required("handler")
 def duty() -> Any:
-    return render_template("console/duty.html", **_page_data())
+    return render_template("console/duty.html", **_page_data(live=False))
 
 
-@bp.get("/duty/live")
+@bp.get("/handler/live")
 @roles_required("handler")
 def duty_live() -> Any:
-    return render_template("console/duty_current.html", **_page_data())
+    return render_template("console/duty_current.html", **_page_data(live=True))
 
 
-def change_presence(handler_id: int, presence: str, reason: str | None) -> str | None:
-    """Database, then core; a ringing offer withdrawn; a dispatch. An error message or None."""
+@dataclass
+class PresenceNote:
+    saved: bool  # the database holds the new presence
+    message: str
+    error: bool
+    previous: str | None = None
+
+
+def change_presence(handler_id: int, presence: str, reason: str | None) -> PresenceNote:
+    """The CLI's path: database, then core; a withdrawn offer cancelled; a dispatch."""
     try:
         result = set_presence(db_session(), _core(), handler_id, presence, reason)
     except HandlerNotFound:
-        return gettext("No such handler.")
+        return PresenceNote(False, gettext("No such handler."), True)
     except ValueError:
-        return gettext("That presence cannot be chosen.")
+        return PresenceNote(False, gettext("That presence cannot be chosen."), True)
     except redis.RedisError:
-        return gettext("Saved, but routing did not hear of it yet; it will catch up.")
-    if result.core.withdrawn:
+        message = gettext("Saved, but routing did not hear of it yet; it will catch up.")
+        return PresenceNote(True, message, True)
+    if result.core.withdrawn:  # their ringing offer goes to someone else: stop the ringing
         offers.cancel_offers(db_connection(), int(result.core.withdrawn), [str(handler_id)])
     if presence == "available" or result.core.withdrawn:
         offers.enqueue_dispatch(f"presence:{handler_id}:{int(time.time() * 1000)}")
-    return None
+    name = presence_name(presence)
+    if result.core.deferred:
+        message = gettext("%(presence)s once the current call and its wrap-up end.",
+                          presence=name)  # fmt: skip
+    elif result.core.withdrawn:
+        message = gettext("Presence: %(presence)s. The call that was ringing goes to someone else.",
+                          presence=name)  # fmt: skip
+    else:
+        message = gettext("Presence: %(presence)s", presence=name)
+    return PresenceNote(True, message, False, result.previous)
 
 
-@bp.post("/duty/presence")
+@bp.post("/handler/presence")
 @roles_required("handler")
 def duty_presence() -> Any:
     me = current_staff()
@@ -163,8 +225,60 @@ def duty_presence() -> Any:
     if me.handler_id is None or presence not in CHOSEN:
         flash(gettext("That presence cannot be chosen."), "error")
         return redirect(url_for("console.duty"))
-    problem = change_presence(me.handler_id, presence, reason)
-    audit.record("handler.presence", "handler", me.handler_id, presence=presence)
-    flash(problem or gettext("Presence: %(presence)s", presence=presence),
-          "error" if problem else "ok")  # fmt: skip
+    note = change_presence(me.handler_id, presence, reason if presence == "break" else None)
+    if note.saved:
+        audit.record("handler.presence", "handler", me.handler_id, presence=presence,
+                     previous=note.previous, via="handler_page")  # fmt: skip
+    flash(note.message, "error" if note.error else "ok")
+    return redirect(url_for("console.duty"))
+
+
+def _call_of(conn: Connection, inquiry_id: int) -> int | None:
+    """The form's call id, if it is a call of this case."""
+    raw = request.form.get("interaction_id", "")
+    if not raw.isdigit() or len(raw) > 9:
+        return None
+    call = Interaction.__table__
+    return conn.execute(
+        select(call.c.id).where(call.c.id == int(raw), call.c.inquiry_id == inquiry_id)
+    ).scalar()
+
+
+@bp.post("/handler/inquiries/<int:inquiry_id>/notes")
+@roles_required("handler")
+def duty_note(inquiry_id: int) -> Any:
+    require_inquiry(inquiry_id)  # took part in it, else 404
+    conn = db_connection()
+    call_id = _call_of(conn, inquiry_id)
+    try:
+        note_id = add_note(conn, services().protector, inquiry_id,
+                           request.form.get("text", "")[:10_000],
+                           author_id=current_staff().id, interaction_id=call_id)  # fmt: skip
+    except NoteError as exc:
+        conn.rollback()
+        flash(gettext("The note was not saved: %(why)s", why=str(exc)), "error")
+        return redirect(url_for("console.duty"))
+    audit.record("inquiry.note", "inquiry", inquiry_id, using=conn, note=note_id,
+                 interaction=call_id)  # fmt: skip
+    conn.commit()
+    flash(gettext("Note saved."), "ok")
+    return redirect(url_for("console.duty"))
+
+
+@bp.post("/handler/inquiries/<int:inquiry_id>/outcome")
+@roles_required("handler")
+def duty_outcome(inquiry_id: int) -> Any:
+    require_inquiry(inquiry_id)
+    conn = db_connection()
+    outcome = request.form.get("outcome", "")[:32]
+    try:
+        previous = set_outcome(conn, inquiry_id, outcome, services().settings.case_outcomes)
+    except NoteError as exc:
+        conn.rollback()
+        flash(gettext("The outcome was not saved: %(why)s", why=str(exc)), "error")
+        return redirect(url_for("console.duty"))
+    audit.record("inquiry.outcome", "inquiry", inquiry_id, using=conn, outcome=outcome or None,
+                 previous=previous or None)  # fmt: skip
+    conn.commit()
+    flash(gettext("Outcome saved."), "ok")
     return redirect(url_for("console.duty"))

@@ -132,9 +132,7 @@ def inquiry_outcome(inquiry_id: int) -> Any:
 
 
 def _back(inquiry_id: int) -> Any:
-    """Back to the page the form was on: the handler's page, or the case page."""
-    if request.form.get("back") == "duty" and current_staff().role == "handler":
-        return redirect(url_for("console.duty"))
+    """Back to the case page (the handler's page posts to its own endpoints)."""
     return redirect(url_for("console.inquiry", inquiry_id=inquiry_id))
 
 

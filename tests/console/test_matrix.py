@@ -43,6 +43,8 @@ EXPECTED: dict[str, str | frozenset[str]] = {
     "console.duty": frozenset({"handler"}),
     "console.duty_live": frozenset({"handler"}),
     "console.duty_presence": frozenset({"handler"}),
+    "console.duty_note": frozenset({"handler"}),
+    "console.duty_outcome": frozenset({"handler"}),
     "console.board_page": frozenset({"supervisor", "admin"}),
     "console.board_live": frozenset({"supervisor", "admin"}),
     "console.board_presence": frozenset({"supervisor", "admin"}),

@@ -1,0 +1,224 @@
+"""The handler's page over real rows and the real routing core: presence goes the CLI's way
+(database, core, a withdrawn offer cancelled), the call offered or in progress shows its case,
+notes and the outcome are written only on the handler's own cases, the wrap-up counts down."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from sqlalchemy import select, update
+
+from extensions import db_session
+from inquiries.models import CallEvent, CaseNote, Inquiry
+from routing.models import Handler, Offer, QueueEntry
+from routing.service import profile, routing_core
+from tests.console.seed import a_case, audits, handler_row
+from tests.staff.support import csrf_token, make_user, sign_in
+
+
+@pytest.fixture
+def core(app):
+    svc = app.extensions["hotline"]
+    return routing_core(svc.settings, svc.redis)
+
+
+@pytest.fixture
+def anna(app, client):
+    """A handler signed in as their own routing handler: (handler id, staff user id)."""
+    handler_id = handler_row(app, "Anna")
+    user_id, _ = make_user(app, "handler", "anna", handler_id=handler_id)
+    sign_in(client, app, user_id)
+    return handler_id, user_id
+
+
+def events(app, name: str) -> list[CallEvent]:
+    with app.app_context():
+        return list(db_session().scalars(select(CallEvent).where(CallEvent.event == name)))
+
+
+def test_presence_reaches_the_database_and_the_core(app, client, core, anna):
+    handler_id, user_id = anna
+    page = client.get("/console/handler")
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    html = page.get_data(as_text=True)
+    assert "No call offered or in progress." in html and 'id="presence-now">offline<' in html
+    token = csrf_token(client)
+
+    done = client.post(
+        "/console/handler/presence", data={"csrf_token": token, "presence": "available"}
+    )
+    assert done.status_code == 302 and done.headers["Location"].endswith("/console/handler")
+    assert core.presence(str(handler_id)) == ("available", None)
+    client.post("/console/handler/presence",
+                data={"csrf_token": token, "presence": "break", "reason": "lunch"})  # fmt: skip
+    assert core.presence(str(handler_id)) == ("break", "lunch")
+    with app.app_context():
+        row = db_session().get(Handler, handler_id)
+        assert (row.presence, row.presence_reason) == ("break", "lunch")
+    assert [e.data["to"] for e in events(app, "HANDLER_PAUSED")] == ["break"]
+    assert "on a break</strong> (lunch)" in client.get("/console/handler").get_data(as_text=True)
+
+    rows = audits(app, "handler.presence")
+    assert [(r.object_id, r.staff_user_id, r.details["presence"], r.details["previous"])
+            for r in rows] == [(str(handler_id), user_id, "available", "offline"),
+                               (str(handler_id), user_id, "break", "available")]  # fmt: skip
+    refused = client.post(
+        "/console/handler/presence", data={"csrf_token": token, "presence": "on_call"}
+    )
+    assert refused.status_code == 302 and core.presence(str(handler_id))[0] == "break"
+    assert len(audits(app, "handler.presence")) == 2
+
+
+def test_a_break_while_an_offer_rings_withdraws_it(app, client, core, anna):
+    handler_id, _ = anna
+    token = csrf_token(client)
+    client.post("/console/handler/presence", data={"csrf_token": token, "presence": "available"})
+    inquiry_id, call_id = a_case(app)
+    core.enqueue(str(call_id), language="ru", kind="family", priority=0, enqueued_at=time.time())
+    (offer,) = core.dispatch(time.time())
+    assert offer.caller_id == str(call_id)
+    with app.app_context():
+        session = db_session()
+        session.add(Offer(interaction_id=call_id, handler_id=handler_id, state="ringing"))
+        session.commit()
+    live = client.get("/console/handler/live").get_data(as_text=True)
+    assert "Call offered" in live and f"#{inquiry_id}" in live and 'id="note-form"' not in live
+
+    client.post("/console/handler/presence", data={"csrf_token": token, "presence": "break"})
+    assert core.presence(str(handler_id))[0] == "break"
+    assert core.caller_state(str(call_id)) == "waiting"  # keeps its place for someone else
+    with app.app_context():
+        assert db_session().scalar(select(Offer.state)) == "canceled"
+    assert len(events(app, "RINGCANCELED")) == 1
+    assert "goes to someone else" in client.get("/console/handler").get_data(as_text=True)
+
+
+def test_the_call_in_progress_shows_its_case(app, client, anna):
+    handler_id, _ = anna
+    inquiry_id, call_id = a_case(app, handler_id=handler_id, state="connected", earlier_calls=1)
+    page = client.get("/console/handler").get_data(as_text=True)
+    assert "Call in progress" in page and f"#{inquiry_id}" in page
+    assert 'id="current-language">Russian<' in page and 'id="current-kind">a relative<' in page
+    assert 'id="current-waited">1:15<' in page
+    assert "language: ru, main: family" in page  # the IVR answers, not the bare entries
+    assert page.count("<tr") == 1 + 2 and "0:42" in page  # the earlier call and this one
+    assert f'name="interaction_id" value="{call_id}"' in page
+    views = audits(app, "inquiry.view")
+    assert [(v.object_id, v.details["via"]) for v in views] == [(str(inquiry_id), "handler_page")]
+
+    live = client.get("/console/handler/live")
+    assert live.status_code == 200 and live.headers["Cache-Control"] == "no-store"
+    assert "<html" not in live.get_data(as_text=True)  # a fragment
+    assert len(audits(app, "inquiry.view")) == 1  # refreshing the same case is not a new view
+    client.get("/console/handler")
+    assert len(audits(app, "inquiry.view")) == 2  # opening the page is
+
+
+def test_notes_and_outcome_during_and_after_the_call(app, client, anna):
+    handler_id, user_id = anna
+    inquiry_id, call_id = a_case(app, handler_id=handler_id, state="connected")
+    token = csrf_token(client)
+    saved = client.post(f"/console/handler/inquiries/{inquiry_id}/notes",
+                        data={"csrf_token": token, "text": "spoke with the mother",
+                              "interaction_id": str(call_id)})  # fmt: skip
+    assert saved.status_code == 302 and saved.headers["Location"].endswith("/console/handler")
+    client.post(f"/console/handler/inquiries/{inquiry_id}/outcome",
+                data={"csrf_token": token, "outcome": "referred"})  # fmt: skip
+    with app.app_context():
+        session = db_session()
+        (note,) = session.scalars(select(CaseNote))
+        assert (note.interaction_id, note.author_id) == (call_id, user_id)
+        assert session.get(Inquiry, inquiry_id).outcome == "referred"
+    (noted,) = audits(app, "inquiry.note")
+    assert noted.details == {"note": note.id, "interaction": call_id}  # ids, never the text
+    (changed,) = audits(app, "inquiry.outcome")
+    assert (changed.details["outcome"], changed.details["previous"]) == ("referred", None)
+
+    with app.app_context():  # the call ends: the page keeps the case for notes after it
+        session = db_session()
+        session.execute(update(QueueEntry).values(state="done"))
+        session.commit()
+    page = client.get("/console/handler").get_data(as_text=True)
+    assert "Your last call" in page and "spoke with the mother" in page
+    assert 'id="current-outcome">referred elsewhere<' in page and 'id="note-form"' in page
+    client.post(f"/console/handler/inquiries/{inquiry_id}/notes",
+                data={"csrf_token": token, "text": "sent the address", "interaction_id": "999999"})  # fmt: skip
+    with app.app_context():
+        notes = list(db_session().scalars(select(CaseNote).order_by(CaseNote.id)))
+        assert len(notes) == 2 and notes[1].interaction_id is None  # not a call of this case
+    refused = client.post(f"/console/handler/inquiries/{inquiry_id}/outcome",
+                          data={"csrf_token": token, "outcome": "made_up"})  # fmt: skip
+    assert refused.status_code == 302
+    with app.app_context():
+        assert db_session().get(Inquiry, inquiry_id).outcome == "referred"
+
+
+def test_a_handler_cannot_write_on_someone_elses_case(app, client, anna):
+    other = handler_row(app, "Boris")
+    inquiry_id, _ = a_case(app, handler_id=other, state="connected")
+    token = csrf_token(client)
+    note = client.post(f"/console/handler/inquiries/{inquiry_id}/notes",
+                       data={"csrf_token": token, "text": "not mine"})  # fmt: skip
+    outcome = client.post(f"/console/handler/inquiries/{inquiry_id}/outcome",
+                          data={"csrf_token": token, "outcome": "advised"})  # fmt: skip
+    assert note.status_code == 404 and outcome.status_code == 404
+    with app.app_context():
+        assert db_session().scalar(select(CaseNote.id)) is None
+        assert db_session().get(Inquiry, inquiry_id).outcome is None
+    assert not audits(app, "inquiry.note") and not audits(app, "inquiry.outcome")
+    page = client.get("/console/handler").get_data(as_text=True)
+    assert "No call offered or in progress." in page
+
+
+def test_every_post_needs_the_csrf_token(app, client, core, anna):
+    handler_id, _ = anna
+    inquiry_id, _ = a_case(app, handler_id=handler_id, state="connected")
+    for path, data in (
+        ("/console/handler/presence", {"presence": "available"}),
+        (f"/console/handler/inquiries/{inquiry_id}/notes", {"text": "x"}),
+        (f"/console/handler/inquiries/{inquiry_id}/outcome", {"outcome": "advised"}),
+    ):
+        assert client.post(path, data=data).status_code == 400, path
+        assert client.post(path, data={**data, "csrf_token": "forged"}).status_code == 400, path
+    assert core.presence(str(handler_id))[0] == "offline"
+    with app.app_context():
+        assert db_session().scalar(select(CaseNote.id)) is None
+        assert db_session().get(Inquiry, inquiry_id).outcome is None
+
+
+def test_a_handler_account_without_a_handler_is_told(app, client):
+    user_id, _ = make_user(app, "handler", "nobody")
+    sign_in(client, app, user_id)
+    assert 'id="not-linked"' in client.get("/console/handler").get_data(as_text=True)
+    token = csrf_token(client)
+    refused = client.post(
+        "/console/handler/presence", data={"csrf_token": token, "presence": "available"}
+    )
+    assert refused.status_code == 302 and not audits(app, "handler.presence")
+
+
+def test_the_wrap_up_countdown_comes_from_the_last_completed_call(app, client, core, anna):
+    handler_id, _ = anna
+    other = handler_row(app, "Boris")
+    with app.app_context():
+        core.upsert_handler(profile(db_session().get(Handler, handler_id)))
+    core.set_presence(str(handler_id), "wrap_up", now=time.time())
+    now = dt.datetime.now(dt.UTC)
+    with app.app_context():
+        session = db_session()
+        session.add_all([
+            CallEvent(event="COMPLETEAGENT", time=now - dt.timedelta(seconds=300),
+                      data={"handler_id": handler_id, "wrapup_s": 30}),
+            CallEvent(event="COMPLETECALLER", time=now - dt.timedelta(seconds=10),
+                      data={"handler_id": handler_id, "wrapup_s": 60}),
+            CallEvent(event="COMPLETEAGENT", time=now,  # someone else's call: not theirs
+                      data={"handler_id": other, "wrapup_s": 5}),
+        ])  # fmt: skip
+        session.commit()
+    page = client.get("/console/handler").get_data(as_text=True)
+    left = int(page.split('data-countdown="')[1].split('"')[0])
+    assert 45 <= left <= 50
+    assert 'data-live-url="/console/handler/live"' in page and "live.js" in page
+    assert "<script>" not in page and "style=" not in page
