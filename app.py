@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import extensions
 import routing.models  # noqa: F401 - the handler table on the metadata
@@ -66,6 +67,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.env == "production",
     )
+    if settings.trusted_proxies:
+        # The client's address (and scheme) from X-Forwarded-For/-Proto, as many hops from the
+        # right as there are proxies of ours; never the host (signatures use PUBLIC_BASE_URL).
+        hops = settings.trusted_proxies
+        proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     extensions.init_app(app, settings)
     app.extensions["ivr_flow"] = load_flow()  # a broken menu stops the start-up here

@@ -32,6 +32,9 @@ ROUTING_STRATEGIES = (
     "linear",
 )
 
+#: More proxies than this in front of one app is a typo, not a deployment.
+MAX_TRUSTED_PROXIES = 10
+
 #: What production cannot run without (environment variable names).
 PRODUCTION_REQUIRED = (
     "SECRET_KEY",
@@ -200,6 +203,11 @@ class Settings:
     staff_idle_timeout_s: int = 900
     #: … and this many seconds after the login, whatever the activity.
     staff_absolute_timeout_s: int = 12 * 3600
+    #: Reverse proxies in front of the app that append to ``X-Forwarded-For`` (and set
+    #: ``X-Forwarded-Proto``): the client's address is taken that many hops from the right, so
+    #: the login throttle, sessions and the audit log see it. 0: the headers are ignored (a
+    #: client could forge them) and the address is the TCP peer's.
+    trusted_proxies: int = 0
     #: What staff may record as a case's outcome (codes; the console translates them).
     case_outcomes: tuple[str, ...] = ("advised", "referred", "callback_arranged", "no_contact",
                                       "other")  # fmt: skip
@@ -356,6 +364,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         staff_absolute_timeout_s=env_nonnegative(
             env_map.get("STAFF_ABSOLUTE_TIMEOUT_S"), 12 * 3600, "STAFF_ABSOLUTE_TIMEOUT_S"
         ),
+        trusted_proxies=env_nonnegative(env_map.get("TRUSTED_PROXIES"), 0, "TRUSTED_PROXIES"),
         case_outcomes=parse_codes(
             env_map.get("CASE_OUTCOMES", "advised,referred,callback_arranged,no_contact,other"),
             "CASE_OUTCOMES",
@@ -365,6 +374,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise SettingsError("STAFF_REQUIRE_TOTP may be turned off only in development or test")
     if settings.staff_idle_timeout_s <= 0 or settings.staff_absolute_timeout_s <= 0:
         raise SettingsError("STAFF_IDLE_TIMEOUT_S and STAFF_ABSOLUTE_TIMEOUT_S must be positive")
+    if settings.trusted_proxies > MAX_TRUSTED_PROXIES:
+        raise SettingsError(
+            f"TRUSTED_PROXIES is the number of reverse proxies in front of the app (0 to "
+            f"{MAX_TRUSTED_PROXIES}), not {settings.trusted_proxies}"
+        )
     if settings.env == "production" and not settings.public_base_url.startswith("https://"):
         raise SettingsError("PUBLIC_BASE_URL must be https:// in production")
     if settings.redis_url is None and settings.env == "production":

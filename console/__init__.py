@@ -37,6 +37,8 @@ VIEW_MODULES = (
     "console.duty_views",
     "console.board_views",
     "console.dashboard_views",
+    "console.account_views",
+    "console.retention_views",
 )
 
 

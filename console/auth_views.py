@@ -13,6 +13,7 @@ from typing import Any
 import redis
 from flask import make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext
+from werkzeug.wrappers import Response
 
 from console.blueprint import bp
 from extensions import db_session, services
@@ -27,11 +28,12 @@ PENDING_S = 300
 _PENDING = "login"
 
 
-def _address() -> str:
-    return request.remote_addr or "unknown"
+def client_address() -> str:
+    """The client's address (``TRUSTED_PROXIES`` decides whether a proxy's word counts)."""
+    return audit.request_address() or "unknown"
 
 
-def _limiter() -> LoginLimiter:
+def login_limiter() -> LoginLimiter:
     svc = services()
     return LoginLimiter(svc.redis, svc.protector)
 
@@ -61,18 +63,23 @@ def _pending_user(stage: str) -> StaffUser | None:
 def _complete(user: StaffUser, attempt: Attempt, next_url: str | None) -> Any:
     """Start the session (a new one: the old token, if any, ends), set the cookie."""
     db = db_session()
-    svc = services()
-    name = cookie_name(svc.settings)
-    token, _ = start_session(db, user, _address(), replaces=request.cookies.get(name))
-    login_succeeded(db, _limiter(), user, attempt, _address())
+    name = cookie_name(services().settings)
+    token, _ = start_session(db, user, client_address(), replaces=request.cookies.get(name))
+    login_succeeded(db, login_limiter(), user, attempt, client_address())
     db.commit()
     session.clear()  # a new CSRF token for the new session
     response = redirect(safe_next(next_url) or url_for("console.home"))
-    response.set_cookie(
-        name, token, httponly=True, secure=svc.settings.env == "production", samesite="Lax",
-        path="/",
-    )  # fmt: skip
+    set_staff_cookie(response, token)
     return response
+
+
+def set_staff_cookie(response: Response, token: str) -> None:
+    """Give the browser the session token (HttpOnly, SameSite=Lax; Secure in production)."""
+    settings = services().settings
+    response.set_cookie(
+        cookie_name(settings), token, httponly=True, secure=settings.env == "production",
+        samesite="Lax", path="/",
+    )  # fmt: skip
 
 
 @bp.get("/login")
@@ -92,8 +99,8 @@ def login_post() -> Any:
     form = {"next": next_url, "username": username}
     try:
         result = password_step(
-            db, _limiter(), username=username, password=request.form.get("password", "")[:256],
-            address=_address(),
+            db, login_limiter(), username=username, password=request.form.get("password", "")[:256],
+            address=client_address(),
         )  # fmt: skip
     except LoginThrottled as throttled:
         return _throttled("console/login.html", throttled.wait_s, **form)
@@ -107,7 +114,7 @@ def login_post() -> Any:
     settings = services().settings
     if not user.totp_enabled and not settings.staff_require_totp:
         return _complete(user, result.attempt, next_url)
-    _limiter().refund(result.attempt)
+    login_limiter().refund(result.attempt)
     stage = "totp" if user.totp_enabled else "enrol"
     if stage == "enrol" and user.totp_ciphertext is None:
         totp.seal_secret(services().protector, user, totp.new_secret())
@@ -123,8 +130,8 @@ def _code_step(stage: str, template: str, context: dict[str, Any]) -> Any:
     db = db_session()
     try:
         result = totp_step(
-            db, services().protector, _limiter(), user=user,
-            code=request.form.get("code", "")[:16], address=_address(),
+            db, services().protector, login_limiter(), user=user,
+            code=request.form.get("code", "")[:16], address=client_address(),
             enrolling=stage == "enrol",
         )  # fmt: skip
     except LoginThrottled as throttled:

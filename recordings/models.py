@@ -1,4 +1,5 @@
-"""The ``recording`` table: one row per carrier recording, its pipeline state and its file."""
+"""The ``recording`` table: one row per carrier recording, its pipeline state and its file; the
+``retention_setting`` table: retention periods changed in the console."""
 
 from __future__ import annotations
 
@@ -87,3 +88,32 @@ class Recording(Base):
     def playable(self) -> bool:
         """An encrypted copy is in the store (the carrier's may still exist too)."""
         return self.storage_key is not None and self.wrapped_key is not None
+
+
+#: The retention periods staff may change in the console: ``Settings`` field names, whose
+#: environment values (``RECORDING_RETENTION_DAYS_MESSAGE``, …) are the defaults.
+RETENTION_NAMES = (
+    "recording_retention_days_message",
+    "recording_retention_days_conversation",
+    "personal_data_retention_days",
+)
+#: The longest period that may be set (about ten years); 0 keeps forever.
+RETENTION_MAX_DAYS = 3650
+
+
+class RetentionSetting(Base):
+    """A retention period set in the console, overriding its environment default. No row: the
+    environment's value applies. Every change is in the audit log (``retention.change``)."""
+
+    __tablename__ = "retention_setting"
+    __table_args__ = (
+        CheckConstraint(_in("name", RETENTION_NAMES), name="name"),
+        CheckConstraint(f"days >= 0 AND days <= {RETENTION_MAX_DAYS}", name="days"),
+    )
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Days kept; 0 keeps forever.
+    days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Who set it (a staff user; None: a command).
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))

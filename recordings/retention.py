@@ -3,9 +3,10 @@ erased (a caller's encrypted number), each deletion written down.
 
 Periods are settings: ``RECORDING_RETENTION_DAYS_MESSAGE`` and
 ``RECORDING_RETENTION_DAYS_CONVERSATION`` (counted from the recording's callback),
-``PERSONAL_DATA_RETENTION_DAYS`` (from the caller's last call); 0 keeps forever. What is
-anonymous stays: the rows, the keyed hash that links a returning caller to their cases,
-durations, events and statistics.
+``PERSONAL_DATA_RETENTION_DAYS`` (from the caller's last call); 0 keeps forever. An admin may
+override each in the console (``recordings.retention_policy``); a pass uses the values in
+force when it starts. What is anonymous stays: the rows, the keyed hash that links a
+returning caller to their cases, durations, events and statistics.
 
 Every deletion appends a ``RETENTION_DELETE`` event (ids only, a dedupe key per deletion) and,
 in the same transaction, a ``retention.delete`` row in the staff audit log. Case notes written
@@ -26,6 +27,7 @@ from inquiries.models import Caller, CallEvent, Inquiry, Interaction, utcnow
 from inquiries.notes import erase_notes_before
 from recordings.models import CARRIER_DELETED, DELETED, Recording
 from recordings.pipeline import StepFailed, delete_at_carrier
+from recordings.retention_policy import effective_days
 from recordings.store import RecordingStore, prefix_of
 from staff import audit
 
@@ -46,11 +48,12 @@ def apply(
 ) -> dict[str, int]:
     """One retention pass; counts of what was deleted (and of carrier deletions that failed)."""
     now = now or utcnow()
-    settings = svc.settings
+    days_of = effective_days(conn, svc.settings)  # the console's overrides, else the environment
+    conn.commit()
     counts = {"recordings": 0, "carrier": 0, "carrier_failed": 0, "callers": 0, "notes": 0}
     periods = {
-        "message": settings.recording_retention_days_message,
-        "conversation": settings.recording_retention_days_conversation,
+        "message": days_of["recording_retention_days_message"],
+        "conversation": days_of["recording_retention_days_conversation"],
     }
     for kind, days in periods.items():
         if days:
@@ -58,8 +61,8 @@ def apply(
             for row in _expired_recordings(conn, kind, cutoff):
                 for name, done in delete_recording(conn, svc, store, row.id, "retention").items():
                     counts[name] += done
-    if settings.personal_data_retention_days:
-        cutoff = now - dt.timedelta(days=settings.personal_data_retention_days)
+    if days_of["personal_data_retention_days"]:
+        cutoff = now - dt.timedelta(days=days_of["personal_data_retention_days"])
         counts["callers"] = erase_caller_numbers(conn, cutoff)
         counts["notes"] = erase_notes(conn, cutoff)
     if any(counts.values()):

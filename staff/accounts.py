@@ -1,5 +1,6 @@
-"""Staff accounts: create, change role, disable/enable, reset. Each change is audited in the
-same transaction (the caller commits: the change and its audit row land together)."""
+"""Staff accounts: create, change role, disable/enable, reset, a member's own password change.
+Each change is audited in the same transaction (the caller commits: the change and its audit
+row land together)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataprotection import DataProtector
 from extensions import utcnow
 from staff import audit, totp
 from staff.models import ROLES, STAFF_LANGUAGES, StaffUser
-from staff.passwords import check_policy, hash_password
+from staff.passwords import WeakPassword, check_policy, hash_password, verify_password
 from staff.sessions import end_all_sessions
 
 _USERNAME = re.compile(r"[a-z][a-z0-9_.-]{1,63}")
@@ -176,3 +177,25 @@ def reset_credentials(
     end_all_sessions(db, user.id, "reset")
     audit.record("staff.reset", "staff_user", user.id, using=db, actor=actor)
     return Enrolment(user.id, uri, generated)
+
+
+def change_password(
+    db: Session, user: StaffUser, new_password: str, *, keep_session: int | None = None
+) -> int:
+    """Set a member's own new password (the current one checked by the caller, see
+    ``staff.login.recheck_password``): the policy applies and the password must change. Every
+    other session of the account ends (``keep_session``: the one the change is made in; renew
+    it); audited ``staff.password_change`` (never the password). Returns the sessions ended."""
+    check_policy(new_password, user.username)
+    if verify_password(user.password_hash, new_password):
+        raise WeakPassword("the new password must differ from the current one", "unchanged")
+    now = utcnow()
+    user.password_hash, user.password_changed_at, user.updated_at = (
+        hash_password(new_password), now, now,
+    )  # fmt: skip
+    ended = end_all_sessions(db, user.id, "password", keep=keep_session)
+    audit.record(
+        "staff.password_change", "staff_user", user.id, using=db, actor=user.id,
+        sessions_ended=ended,
+    )  # fmt: skip
+    return ended

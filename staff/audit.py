@@ -8,11 +8,13 @@ can never be edited. Nothing in the app updates or deletes a row; the database r
 
 Actions are dotted names, ``<area>.<verb>``: ``login.success``, ``login.failure``, ``logout``,
 ``staff.create``, ``staff.role``, ``staff.disable``, ``staff.enable``, ``staff.reset``,
-``staff.totp_enrol``; other packages add theirs (``inquiry.view``, ``recording.play``, …).
+``staff.totp_enrol``, ``staff.password_change``; other packages add theirs (``inquiry.view``,
+``recording.play``, ``retention.change``, …).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -45,8 +47,24 @@ def _checked(name: str, value: Any) -> Any:
     raise ValueError(f"audit detail {name!r}: only numbers, short codes and lists of them")
 
 
+#: The longest address the ``ip`` columns hold (an IPv6 address in full).
+MAX_ADDRESS = 45
+
+
 def request_address() -> str | None:
-    return request.remote_addr if has_request_context() else None
+    """The request's client address, if it is an IP address (None otherwise).
+
+    Behind trusted proxies (``TRUSTED_PROXIES``) it comes from ``X-Forwarded-For``; a proxy
+    that passes on whatever a client wrote must not put arbitrary text into the audit log or
+    the throttle's keys, so anything that does not parse as an address is dropped.
+    """
+    if not has_request_context() or not request.remote_addr:
+        return None
+    try:
+        address = str(ipaddress.ip_address(request.remote_addr.strip()))
+    except ValueError:
+        return None
+    return address if len(address) <= MAX_ADDRESS else None
 
 
 def record(

@@ -5,6 +5,9 @@ Each step charges the limiter *before* checking anything (see ``staff.ratelimit`
 password and an unknown username take the same time and give the same answer. Every failure
 is audited as ``login.failure`` with a reason code (never the username typed: it might be a
 password typed in the wrong field); a completed login is ``login.success``.
+
+``recheck_password`` asks a signed-in member for their password again (to change it): it is
+charged to the same throttle, so a stolen session cannot be used to guess the password.
 """
 
 from __future__ import annotations
@@ -103,3 +106,23 @@ def login_succeeded(
     """Clear the throttle for this account and address, and audit the login."""
     limiter.succeeded(attempt)
     audit.record("login.success", "staff_user", user.id, using=db, actor=user.id, ip=address)
+
+
+def recheck_password(
+    db: Session, limiter: LoginLimiter, *, user: StaffUser, password: str, address: str
+) -> bool:
+    """Whether ``password`` is the signed-in ``user``'s, counted by the login throttle.
+
+    Raises ``LoginThrottled`` when the limiter says wait (nothing checked). A right password is
+    refunded; a wrong one stays charged and is audited as ``login.failure`` (step
+    ``password_change``). The caller commits.
+    """
+    attempt = limiter.charge(user.username, address, known=_known(db, user, address))
+    if verify_password(user.password_hash, password):
+        limiter.refund(attempt)
+        return True
+    audit.record(
+        "login.failure", "staff_user", user.id, using=db, actor=user.id, ip=address,
+        step="password_change", reason="password",
+    )  # fmt: skip
+    return False

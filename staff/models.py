@@ -80,7 +80,7 @@ class StaffSession(Base):
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     ip: Mapped[str | None] = mapped_column(String(45))
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    #: logout, idle, absolute, renewed, disabled, reset
+    #: logout, idle, absolute, renewed, disabled, reset, password (the member changed it)
     end_reason: Mapped[str | None] = mapped_column(String(16))
 
 

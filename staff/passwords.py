@@ -21,7 +21,13 @@ _hasher = PasswordHasher()  # argon2id
 
 
 class WeakPassword(ValueError):
-    """A new password that breaks a rule; the message says which (never the password)."""
+    """A new password that breaks a rule; the message says which (never the password), and
+    ``rule`` names it as a code for translated messages: ``short``, ``long``, ``common``,
+    ``username``, ``unchanged``."""
+
+    def __init__(self, message: str, rule: str):
+        super().__init__(message)
+        self.rule = rule
 
 
 @cache
@@ -33,14 +39,14 @@ def common_passwords() -> frozenset[str]:
 def check_policy(password: str, username: str = "") -> None:
     """Raise ``WeakPassword`` unless ``password`` may be set."""
     if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"a password needs at least {MIN_LENGTH} characters")
+        raise WeakPassword(f"a password needs at least {MIN_LENGTH} characters", "short")
     if len(password) > MAX_LENGTH:
-        raise WeakPassword(f"a password has at most {MAX_LENGTH} characters")
+        raise WeakPassword(f"a password has at most {MAX_LENGTH} characters", "long")
     folded = password.lower()
     if folded in common_passwords() or len(set(folded)) < 4:
-        raise WeakPassword("that password is too common or too simple; choose another")
+        raise WeakPassword("that password is too common or too simple; choose another", "common")
     if username and username.lower() in folded:
-        raise WeakPassword("a password must not contain the username")
+        raise WeakPassword("a password must not contain the username", "username")
 
 
 def hash_password(password: str) -> str:

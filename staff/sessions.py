@@ -4,7 +4,8 @@ The browser holds only a random token (256 bits) in an HttpOnly cookie; the data
 SHA-256 (``StaffSession.token_hash``), so a database dump opens no session. A session ends at
 logout, after ``STAFF_IDLE_TIMEOUT_S`` without a request, ``STAFF_ABSOLUTE_TIMEOUT_S`` after
 the login whatever the activity, and when the account is disabled or reset. Every login makes
-a new session (the old one, if the browser still had one, is ended: no session fixation).
+a new session (the old one, if the browser still had one, is ended: no session fixation). A
+password change ends the account's other sessions and renews the one it was made in.
 """
 
 from __future__ import annotations
@@ -59,6 +60,26 @@ def start_session(
     return token, staff_session
 
 
+def renew_session(db: Session, old: StaffSession) -> tuple[str, StaffSession]:
+    """Replace a live session with a new token (the old one ends, "renewed"); the caller commits.
+
+    The new session continues the same login: its address and start (so the absolute timeout)
+    are the old one's; ``last_login_at`` is left alone.
+    """
+    end_session(db, old, "renewed")
+    token = secrets.token_urlsafe(32)
+    renewed = StaffSession(
+        token_hash=token_hash(token),
+        staff_user_id=old.staff_user_id,
+        created_at=old.created_at,
+        last_seen_at=utcnow(),
+        ip=old.ip,
+    )
+    db.add(renewed)
+    db.flush()
+    return token, renewed
+
+
 def expiry_reason(staff_session: StaffSession, settings: Settings, now: dt.datetime) -> str | None:
     """Why the session is over at ``now`` ("idle", "absolute"), or None if it is still good."""
     if now - staff_session.created_at >= dt.timedelta(seconds=settings.staff_absolute_timeout_s):
@@ -105,11 +126,15 @@ def end_session(
         staff_session.end_reason = reason
 
 
-def end_all_sessions(db: Session, user_id: int, reason: str) -> int:
-    """End every live session of a user (disabled, reset); returns how many."""
+def end_all_sessions(db: Session, user_id: int, reason: str, *, keep: int | None = None) -> int:
+    """End every live session of a user (disabled, reset; a password change ``keep``s the
+    session it was made in); returns how many."""
+    live = [StaffSession.staff_user_id == user_id, StaffSession.ended_at.is_(None)]
+    if keep is not None:
+        live.append(StaffSession.id != keep)
     result = db.execute(
         update(StaffSession)
-        .where(StaffSession.staff_user_id == user_id, StaffSession.ended_at.is_(None))
+        .where(*live)
         .values(ended_at=utcnow(), end_reason=reason)
         .execution_options(synchronize_session=False)
     )
