@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from flask import Flask, current_app, g, has_app_context
+from flask import Flask, Request, current_app, g, has_app_context
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from rq import Queue, Retry
+from rq.job import Job
 from sqlalchemy import Connection, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from twilio.rest import Client
@@ -123,7 +125,21 @@ class Services:
             self._redis = None
 
 
+class CookieSessionOnDemand(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, opened only when the request carries the cookie.
+
+    A carrier webhook never has one; Flask's own interface would still derive the signing key
+    (an HMAC key derivation) for every such request before finding no cookie.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask, settings: Settings) -> Services:
+    app.session_interface = CookieSessionOnDemand()
     engine = make_engine(settings.database_url)
     services = Services(
         settings=settings,
@@ -171,13 +187,15 @@ def enqueue(func: str, *args: Any, job_id: str | None = None, **kwargs: Any) -> 
     """Enqueue a job by dotted path with the project's retry/timeout policy.
 
     Call only after the rows the job reads are committed. ``job_id`` makes a job unique: a second
-    enqueue with the same id while the first is pending is a no-op (idempotent triggers).
+    enqueue with the same id while the first is pending is a no-op returning None (idempotent
+    triggers); otherwise the new job.
     """
     queue = services().queue
     if job_id is not None:
-        existing = queue.fetch_job(job_id)
-        if existing is not None and existing.get_status(refresh=True) in ("queued", "scheduled"):
-            return existing
+        # One HGET, not fetch_job (HGETALL, unpickling, a Job object): this runs in webhooks.
+        status = queue.connection.hget(Job.key_for(job_id), "status")
+        if status in (b"queued", b"scheduled"):
+            return None
     return queue.enqueue(
         func,
         *args,

@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, select, update
+from sqlalchemy import Connection, Table, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from dataprotection import DataProtector, Sealed, normalise_number
@@ -91,6 +91,16 @@ _REQUEST_CALLBACK = (
     .where(_inquiry.c.id == bindparam("inquiry"))
     .values(callback_requested=True, callback_requested_at=bindparam("now"))
 )
+#: The same for a new case, which it also opens: one statement, not two.
+_REQUEST_CALLBACK_AND_OPEN = (
+    update(_inquiry)
+    .where(_inquiry.c.id == bindparam("inquiry"))
+    .values(
+        callback_requested=True, callback_requested_at=bindparam("now"),
+        status=case((_inquiry.c.status == "new", "open"), else_=_inquiry.c.status),
+        updated_at=bindparam("now"),
+    )
+)  # fmt: skip
 _STORE_RECORDING = (
     update(_interaction)
     .where(_interaction.c.id == bindparam("interaction"))
@@ -195,19 +205,12 @@ class CallLog:
             self._insert_cache[key] = statement
         return self.conn.execute(statement, values).scalar()
 
-    def find_or_create_caller(self, raw_number: str) -> int:
-        """The pseudonymous caller's id for a number (keyed hash; the number kept encrypted)."""
+    def find_or_create_caller(self, raw_number: str) -> tuple[int, bool]:
+        """The pseudonymous caller's id for a number (keyed hash; the number kept encrypted),
+        and whether this call created it. The INSERT comes first: a new caller costs one
+        statement; a known one (the INSERT ignored) one more to find the row."""
         number = normalise_number(raw_number)
         number_hash = self.protector.lookup_hash(number)
-        found = self.conn.execute(_FIND_CALLER, {"hash": number_hash}).first()
-        if found is not None:
-            if found.erased:
-                sealed = self.protector.seal_text(number, associated=number_hash.encode())
-                self.conn.execute(
-                    _RESEAL_CALLER,
-                    {"caller": found.id, "ciphertext": sealed.ciphertext, "key_id": sealed.key_id},
-                )
-            return found.id
         sealed = self.protector.seal_text(number, associated=number_hash.encode())
         values = {
             "number_hash": number_hash,
@@ -217,15 +220,22 @@ class CallLog:
         }
         new_id = self.insert_ignoring_duplicates(_caller, values, "number_hash")
         if new_id is not None:
-            return new_id
-        # Another request created the same caller between our SELECT and INSERT.
-        return self.conn.execute(_FIND_CALLER, {"hash": number_hash}).one().id
+            return new_id, True
+        found = self.conn.execute(_FIND_CALLER, {"hash": number_hash}).one()
+        if found.erased:  # retention erased the number after an earlier call: sealed again
+            self.conn.execute(
+                _RESEAL_CALLER,
+                {"caller": found.id, "ciphertext": sealed.ciphertext, "key_id": sealed.key_id},
+            )
+        return found.id, False
 
-    def open_inquiry_for(self, caller_id: int) -> tuple[int, bool]:
-        """The caller's open case, or a new one: a repeat caller's call joins their open case."""
-        inquiry_id = self.conn.execute(_OPEN_INQUIRY, {"caller": caller_id}).scalar()
-        if inquiry_id is not None:
-            return inquiry_id, False
+    def open_inquiry_for(self, caller_id: int, *, new_caller: bool = False) -> tuple[int, bool]:
+        """The caller's open case, or a new one: a repeat caller's call joins their open case.
+        A caller created by this call has no case yet: no need to look."""
+        if not new_caller:
+            inquiry_id = self.conn.execute(_OPEN_INQUIRY, {"caller": caller_id}).scalar()
+            if inquiry_id is not None:
+                return inquiry_id, False
         now = utcnow()
         values = {
             "caller_id": caller_id, "status": "new", "kind": "other", "priority": 0,
@@ -246,8 +256,8 @@ class CallLog:
         existing = self.find(call_sid)
         if existing is not None:
             return existing, False
-        caller_id = self.find_or_create_caller(from_number)
-        inquiry_id, new_case = self.open_inquiry_for(caller_id)
+        caller_id, new_caller = self.find_or_create_caller(from_number)
+        inquiry_id, new_case = self.open_inquiry_for(caller_id, new_caller=new_caller)
         now = utcnow()
         values = {
             "inquiry_id": inquiry_id,
@@ -259,8 +269,15 @@ class CallLog:
             "answered_at": now if status == "in-progress" else None,
             "ivr_path": [],
         }
-        created = self.insert_ignoring_duplicates(_interaction, values, "provider_sid") is not None
-        if created and not new_case:  # a repeat call: the case is being worked on
+        interaction_id = self.insert_ignoring_duplicates(_interaction, values, "provider_sid")
+        created = interaction_id is not None
+        if created and new_case:  # everything was written just now: nothing to read back
+            state = CallState(
+                interaction_id=interaction_id, inquiry_id=inquiry_id, provider_sid=call_sid,
+                status=values["status"], direction=values["direction"],
+            )  # fmt: skip
+            return state, True
+        if created:  # a repeat call: the case is being worked on
             self.conn.execute(_REOPEN_INQUIRY, {"inquiry": inquiry_id, "now": now})
         state = self.find(call_sid)
         if state is None:  # pragma: no cover - the row was just written or found
@@ -318,15 +335,19 @@ class CallLog:
     def request_callback(self, state: CallState, reason: str) -> None:
         """Note on the case that the caller wants to be called back (idempotent)."""
         now = utcnow()
+        params = {"inquiry": state.inquiry_id, "now": now}
         if not state.callback_requested:
-            self.conn.execute(_REQUEST_CALLBACK, {"inquiry": state.inquiry_id, "now": now})
+            opens = state.inquiry_status == "new"
+            self.conn.execute(_REQUEST_CALLBACK_AND_OPEN if opens else _REQUEST_CALLBACK, params)
             state.callback_requested = True
+            if opens:
+                state.inquiry_status = "open"
             self.add_event(
                 state, "CALLBACK_REQUESTED", {"reason": reason},
                 dedupe_key=f"callback:{state.provider_sid}",
             )  # fmt: skip
         if state.inquiry_status == "new":
-            self.conn.execute(_REOPEN_INQUIRY, {"inquiry": state.inquiry_id, "now": now})
+            self.conn.execute(_REOPEN_INQUIRY, params)
             state.inquiry_status = "open"
 
     def apply_call_status(

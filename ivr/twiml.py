@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
@@ -14,24 +17,110 @@ GATHER_TIMEOUT_S = 6
 RECORD_SILENCE_TIMEOUT_S = 8
 
 
+#: A language folder's WAV names, keyed by folder, with the folder's mtime when listed.
+_LISTINGS: dict[str, tuple[int, frozenset[str]]] = {}
+
+
 class PromptAudio:
-    """Which prompts have a recorded audio file (then <Play> instead of <Say>)."""
+    """Which prompts have a recorded audio file (then <Play> instead of <Say>).
+
+    A folder is listed again only when its mtime changes (or changed in the last second): one
+    ``stat`` per language and request instead of one per prompt. ``flask ivr import-prompt``
+    renames the finished file into place, which changes the folder's mtime, so a running app
+    sees a new prompt at once.
+    """
 
     def __init__(self, root: Path):
         self.root = root
+        self._names: dict[str, frozenset[str]] = {}
+
+    def _listing(self, language: str) -> frozenset[str]:
+        folder = os.path.join(self.root, language)
+        try:
+            mtime = os.stat(folder).st_mtime_ns
+        except OSError:
+            return frozenset()
+        cached = _LISTINGS.get(folder)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        with os.scandir(folder) as entries:
+            names = frozenset(e.name for e in entries if e.name.endswith(".wav") and e.is_file())
+        # A change within the same clock tick may leave the mtime unchanged ("racy" listing):
+        # a folder changed less than a second ago is listed again on every request.
+        if time.time_ns() - mtime > 1_000_000_000:
+            _LISTINGS[folder] = (mtime, names)
+        return names
+
+    def names(self, language: str) -> frozenset[str]:
+        """The WAV files of ``language``'s folder (listed once per request)."""
+        names = self._names.get(language)
+        if names is None:
+            names = self._names[language] = self._listing(language)
+        return names
 
     def has(self, language: str, key: str) -> bool:
-        return (self.root / language / f"{key}.wav").is_file()
+        return f"{key}.wav" in self.names(language)
+
+
+class SharedResponse(VoiceResponse):
+    """A response built once and shared by later requests: its XML is serialised once too.
+
+    Never modify one (``concat`` copies the verbs into a new response, which is fine)."""
+
+    def __init__(self, built: VoiceResponse):
+        super().__init__()
+        self.name = "Response"
+        self.verbs.extend(built.verbs)
+        self._xml: str | None = None
+
+    def to_xml(self, xml_declaration: bool = True) -> str:
+        if not xml_declaration:
+            return super().to_xml(False)
+        if self._xml is None:
+            self._xml = super().to_xml(True)
+        return self._xml
+
+
+#: Shared responses kept per app at most; past that the cache starts again (a bound, not an LRU:
+#: a flow has a few dozen distinct responses, so it is only reached after many prompt imports).
+MAX_SHARED = 512
 
 
 class Speaker:
-    """Says prompt keys in a language: <Play> of the recorded file if there is one, else <Say>."""
+    """Says prompt keys in a language: <Play> of the recorded file if there is one, else <Say>.
 
-    def __init__(self, flow: Flow, audio: PromptAudio, base_url: str, message_max_seconds: int):
+    With ``shared`` (a dict that lives as long as the app: its flow, base URL and settings are
+    fixed), the menus, the message box and goodbyes are built once per set of arguments and
+    state of the prompt audio folders, and then reused: they depend on nothing else.
+    """
+
+    def __init__(
+        self,
+        flow: Flow,
+        audio: PromptAudio,
+        base_url: str,
+        message_max_seconds: int,
+        shared: dict[tuple[Any, ...], SharedResponse] | None = None,
+    ):
         self.flow = flow
         self.audio = audio
         self.base_url = base_url
         self.message_max_seconds = message_max_seconds
+        self.shared = shared
+
+    def reuse(
+        self, key: tuple[Any, ...], languages: Iterable[str], build: Callable[[], VoiceResponse]
+    ) -> VoiceResponse:
+        """The response for ``key``, built by ``build`` the first time (see the class)."""
+        if self.shared is None:
+            return build()
+        full = (key, *(self.audio.names(language) for language in languages))
+        found = self.shared.get(full)
+        if found is None:
+            if len(self.shared) >= MAX_SHARED:
+                self.shared.clear()
+            found = self.shared[full] = SharedResponse(build())
+        return found
 
     def prompt(self, target: VoiceResponse | Gather, language: str, key: str) -> None:
         if self.audio.has(language, key):
@@ -58,6 +147,18 @@ def render_menu(
     speaker: Speaker, node: Node, language: str, attempt: int, before: Iterable[str] = ()
 ) -> VoiceResponse:
     """A menu: prompts inside <Gather>; with no input the <Redirect> brings us back to count it."""
+    before = tuple(before)
+    languages = {*(node.say_in or (language,)), *node.also_say}
+    return speaker.reuse(
+        ("menu", node.name, language, attempt, before),
+        sorted(languages),
+        lambda: _build_menu(speaker, node, language, attempt, before),
+    )
+
+
+def _build_menu(
+    speaker: Speaker, node: Node, language: str, attempt: int, before: tuple[str, ...]
+) -> VoiceResponse:
     response = VoiceResponse()
     flow = speaker.flow
     speech_lang = node.speech_language or language
@@ -93,6 +194,17 @@ def render_message_box(
     speaker: Speaker, language: str, intro: Iterable[str], attempt: int, callback: bool
 ) -> VoiceResponse:
     """The message box: a prompt, a <Record> whose status reaches us, a retry on silence."""
+    intro = tuple(intro)
+    return speaker.reuse(
+        ("message_box", language, intro, attempt, callback),
+        (language,),
+        lambda: _build_message_box(speaker, language, intro, attempt, callback),
+    )
+
+
+def _build_message_box(
+    speaker: Speaker, language: str, intro: tuple[str, ...], attempt: int, callback: bool
+) -> VoiceResponse:
     response = VoiceResponse()
     speaker.prompts(response, language, intro)
     response.record(
@@ -113,6 +225,13 @@ def render_message_box(
 
 
 def render_goodbye(speaker: Speaker, language: str, keys: Iterable[str]) -> VoiceResponse:
+    keys = tuple(keys)
+    return speaker.reuse(
+        ("goodbye", language, keys), (language,), lambda: _build_goodbye(speaker, language, keys)
+    )
+
+
+def _build_goodbye(speaker: Speaker, language: str, keys: tuple[str, ...]) -> VoiceResponse:
     response = VoiceResponse()
     speaker.prompts(response, language, keys)
     response.hangup()

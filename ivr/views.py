@@ -52,6 +52,7 @@ def speaker() -> Speaker:
         PromptAudio(settings.prompt_audio_path),
         settings.public_base_url,
         settings.message_max_seconds,
+        shared=current_app.extensions.setdefault("ivr_shared_twiml", {}),
     )
 
 
