@@ -15,11 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, Table, and_, bindparam, or_, select
 from sqlalchemy.sql import Select
 
 from dataprotection import DataProtector, Sealed, mask_address
@@ -101,7 +102,7 @@ def decode_cursor(cursor: str | None) -> tuple[dt.datetime, int] | None:
         return None
 
 
-def inquiries_of_handler(handler_id: int) -> Select:
+def inquiries_of_handler(handler_id: Any) -> Select:
     """The ids of the inquiries a handler took part in (connected to, or accepted an offer for,
     one of its calls): a small set, evaluated once, rather than a check per logged call."""
     entry, offer = _routing_tables()
@@ -118,7 +119,23 @@ def inquiries_of_handler(handler_id: int) -> Select:
     return via_entry.union(via_offer)
 
 
-def _query(flt: CallLogFilter, visible_to_handler: int | None) -> Select:
+#: The filter fields that are equality tests, and their columns (``entry``: the queue entry).
+_EQUAL = ("channel", "kind", "language", "status", "outcome", "handler_id")
+
+
+def _equal_column(name: str, entry: Table) -> Any:
+    return {
+        "channel": _interaction.c.channel, "kind": _inquiry.c.kind,
+        "language": _inquiry.c.language, "status": _inquiry.c.status,
+        "outcome": _inquiry.c.outcome, "handler_id": entry.c.handler_id,
+    }[name]  # fmt: skip
+
+
+@functools.lru_cache(maxsize=512)
+def _statement(present: frozenset[str], restricted: bool, after: bool, limit: int | None) -> Select:
+    """The call log's SELECT for one shape of filter (which fields are set, a handler's view,
+    a cursor, a page size), values left as bound parameters. Built once per shape: building a
+    SELECT and its cache key cost about as much as a page's rows (``bench/console.py``)."""
     entry, _ = _routing_tables()
     columns = (
         _interaction.c.id, _interaction.c.inquiry_id, _interaction.c.started_at,
@@ -136,23 +153,55 @@ def _query(flt: CallLogFilter, visible_to_handler: int | None) -> Select:
         .outerjoin(entry, entry.c.interaction_id == _interaction.c.id)
     )
     conditions = []
-    if flt.since is not None:
-        conditions.append(_interaction.c.started_at >= flt.since)
-    if flt.until is not None:
-        conditions.append(_interaction.c.started_at < flt.until)
-    for column, value in (
-        (_interaction.c.channel, flt.channel),
-        (_inquiry.c.kind, flt.kind),
-        (_inquiry.c.language, flt.language),
-        (_inquiry.c.status, flt.status),
-        (_inquiry.c.outcome, flt.outcome),
-        (entry.c.handler_id, flt.handler_id),
-    ):
+    if "since" in present:
+        conditions.append(_interaction.c.started_at >= bindparam("f_since"))
+    if "until" in present:
+        conditions.append(_interaction.c.started_at < bindparam("f_until"))
+    for name in _EQUAL:
+        if name in present:
+            conditions.append(_equal_column(name, entry) == bindparam(f"f_{name}"))
+    if restricted:
+        conditions.append(
+            _interaction.c.inquiry_id.in_(inquiries_of_handler(bindparam("f_visible_to")))
+        )
+    if after:
+        when, ident = bindparam("after_when"), bindparam("after_id")
+        conditions.append(
+            or_(
+                _interaction.c.started_at < when,
+                and_(_interaction.c.started_at == when, _interaction.c.id < ident),
+            )
+        )
+    if conditions:
+        query = query.where(*conditions)
+    if limit is not None:
+        query = query.order_by(_interaction.c.started_at.desc(), _interaction.c.id.desc()).limit(
+            limit
+        )
+    return query
+
+
+def _query(
+    flt: CallLogFilter,
+    visible_to_handler: int | None,
+    *,
+    after: tuple[dt.datetime, int] | None = None,
+    limit: int | None = None,
+) -> tuple[Select, dict[str, Any]]:
+    """The call log's SELECT for ``flt`` and its parameters; with ``limit``, newest first and
+    that many rows (after the keyset position ``after``)."""
+    params: dict[str, Any] = {}
+    for name in ("since", "until", *_EQUAL):
+        value = getattr(flt, name)
         if value is not None:
-            conditions.append(column == value)
+            params[f"f_{name}"] = value
     if visible_to_handler is not None:
-        conditions.append(_interaction.c.inquiry_id.in_(inquiries_of_handler(visible_to_handler)))
-    return query.where(*conditions) if conditions else query
+        params["f_visible_to"] = visible_to_handler
+    if after is not None:
+        params["after_when"], params["after_id"] = after
+    present = frozenset(name[2:] for name in params if name.startswith("f_"))
+    statement = _statement(present, visible_to_handler is not None, after is not None, limit)
+    return statement, params
 
 
 def _number(protector: DataProtector, row: Any, full: bool) -> str:
@@ -191,18 +240,8 @@ def list_interactions(
 ) -> CallLogPage:
     """One page of the call log, newest first; ``next_cursor`` continues after its last row."""
     limit = max(1, min(MAX_PAGE_SIZE, limit))
-    query = _query(flt, visible_to_handler)
-    after = decode_cursor(cursor)
-    if after is not None:
-        when, ident = after
-        query = query.where(
-            or_(
-                _interaction.c.started_at < when,
-                and_(_interaction.c.started_at == when, _interaction.c.id < ident),
-            )
-        )
-    query = query.order_by(_interaction.c.started_at.desc(), _interaction.c.id.desc())
-    rows = conn.execute(query.limit(limit + 1)).all()
+    query, params = _query(flt, visible_to_handler, after=decode_cursor(cursor), limit=limit + 1)
+    rows = conn.execute(query, params).all()
     page = [_row(protector, row, full_numbers) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:

@@ -67,6 +67,10 @@ def request_address() -> str | None:
     return address if len(address) <= MAX_ADDRESS else None
 
 
+#: Built once (the values are parameters): every console page writes one.
+_INSERT = insert(AuditEvent.__table__)
+
+
 def record(
     action: str,
     object_type: str | None = None,
@@ -105,10 +109,9 @@ def record(
         raise ValueError(f"audit object type {object_type!r}: a lower-case name")
     if isinstance(object_id, str):
         _checked("object_id", object_id)
-    statement = insert(AuditEvent.__table__).values(**values)
     if using is not None:
-        using.execute(statement)
+        using.execute(_INSERT, values)
         return
     session = db_session()
-    session.execute(statement)
+    session.execute(_INSERT, values)
     session.commit()

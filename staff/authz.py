@@ -40,7 +40,8 @@ def _load() -> tuple[StaffSession, StaffUser] | None:
         if token:
             db = db_session()
             g.staff_loaded = resume_session(db, token, svc.settings)
-            db.commit()  # the activity mark, or the end of an expired session
+            if db.dirty:  # the activity mark, or the end of an expired session
+                db.commit()
     return g.staff_loaded
 
 

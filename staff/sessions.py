@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from extensions import utcnow
@@ -89,6 +89,14 @@ def expiry_reason(staff_session: StaffSession, settings: Settings, now: dt.datet
     return None
 
 
+#: Built once (every console request runs it), the token's hash a parameter.
+_SESSION_AND_USER = (
+    select(StaffSession, StaffUser)
+    .join(StaffUser, StaffUser.id == StaffSession.staff_user_id)
+    .where(StaffSession.token_hash == bindparam("token_hash"))
+)
+
+
 def resume_session(
     db: Session, token: str, settings: Settings, now: dt.datetime | None = None
 ) -> tuple[StaffSession, StaffUser] | None:
@@ -99,11 +107,7 @@ def resume_session(
     if not token:
         return None
     now = now or utcnow()
-    row = db.execute(
-        select(StaffSession, StaffUser)
-        .join(StaffUser, StaffUser.id == StaffSession.staff_user_id)
-        .where(StaffSession.token_hash == token_hash(token))
-    ).first()
+    row = db.execute(_SESSION_AND_USER, {"token_hash": token_hash(token)}).first()
     if row is None:
         return None
     staff_session, user = row[0], row[1]
