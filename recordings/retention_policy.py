@@ -14,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from extensions import utcnow
@@ -115,10 +116,12 @@ def set_period(
         after_days, after_source = before.default, ENVIRONMENT
     else:
         values = {"days": days, "updated_at": utcnow(), "updated_by": actor}
-        if before.override is None:
-            db.execute(insert(_table).values(name=name, **values))
-        else:
-            db.execute(update(_table).where(_table.c.name == name).values(**values))
+        # An upsert: two admins saving the same period for the first time at once both land
+        # (the later one wins), rather than the second failing on the primary key.
+        bind = db.get_bind() if isinstance(db, Session) else db
+        dialect = sqlite if bind.dialect.name == "sqlite" else postgresql
+        statement = dialect.insert(_table).values(name=name, **values)
+        db.execute(statement.on_conflict_do_update(index_elements=["name"], set_=values))
         after_days, after_source = days, CONSOLE
     audit.record(
         "retention.change", "retention_setting", name, using=db, actor=actor,

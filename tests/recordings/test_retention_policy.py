@@ -168,3 +168,25 @@ def test_set_period_refuses_what_the_form_would(app, svc) -> None:
         override(svc, "recording_retention_days_message", 10_000)
     with pytest.raises(ValueError, match="no retention period"):
         override(svc, "log_retention_days", 5)
+
+
+def test_two_first_saves_at_once_both_land(app, svc, monkeypatch) -> None:
+    """Two admins save the same period for the first time at once: both read "no override"
+    before either writes. Neither fails (an upsert, not an INSERT that the second would lose
+    on the primary key), the later wins, both are audited."""
+    from recordings import retention_policy
+
+    name = "recording_retention_days_message"
+    with svc.engine.connect() as conn:
+        read_before_either_wrote = periods(conn, svc.settings)
+    assert read_before_either_wrote[name].override is None
+    assert override(svc, name, 30) is True  # the first admin
+    monkeypatch.setattr(retention_policy, "periods", lambda db, settings: read_before_either_wrote)
+    assert override(svc, name, 40) is True  # the second, from what they had read
+    monkeypatch.undo()
+    with svc.engine.connect() as conn:
+        assert effective_days(conn, svc.settings)[name] == 40
+        news = conn.execute(
+            select(AuditEvent.details).where(AuditEvent.action == "retention.change")
+        ).scalars().all()  # fmt: skip
+    assert [d["new"] for d in news] == [30, 40]
