@@ -41,6 +41,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK constraint's SQL: ``column IN ('a', 'b')`` (the codes a column may hold)."""
+    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

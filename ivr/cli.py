@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -22,14 +21,13 @@ TARGET_DBFS = -16.0
 
 
 def configure_ffmpeg() -> str:
-    """Point pydub at ffmpeg: the system's if present, else the imageio-ffmpeg wheel's."""
+    """Point pydub at ffmpeg: the system's if present, else the imageio-ffmpeg wheel's (the
+    recordings pipeline's lookup)."""
     from pydub import AudioSegment
 
-    found = shutil.which("ffmpeg")
-    if found is None:
-        import imageio_ffmpeg
+    from recordings.audio import ffmpeg_path
 
-        found = imageio_ffmpeg.get_ffmpeg_exe()
+    found = ffmpeg_path()
     AudioSegment.converter = found
     return found
 

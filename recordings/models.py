@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import Base
+from extensions import Base, one_of
 from inquiries.models import UTCDateTime, utcnow
 
 #: A message left in the message box; a handler's conversation recorded by routing.
@@ -25,10 +25,6 @@ STATES = (PENDING, FETCHED, STORED, CARRIER_DELETED, FAILED, DELETED)
 UNFINISHED = (PENDING, FETCHED, STORED, FAILED)
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class Recording(Base):
     """A recording from the carrier, on its way to (or in) the encrypted store.
 
@@ -38,8 +34,8 @@ class Recording(Base):
 
     __tablename__ = "recording"
     __table_args__ = (
-        CheckConstraint(_in("kind", KINDS), name="kind"),
-        CheckConstraint(_in("state", STATES), name="state"),
+        CheckConstraint(one_of("kind", KINDS), name="kind"),
+        CheckConstraint(one_of("state", STATES), name="state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,7 +103,7 @@ class RetentionSetting(Base):
 
     __tablename__ = "retention_setting"
     __table_args__ = (
-        CheckConstraint(_in("name", RETENTION_NAMES), name="name"),
+        CheckConstraint(one_of("name", RETENTION_NAMES), name="name"),
         CheckConstraint(f"days >= 0 AND days <= {RETENTION_MAX_DAYS}", name="days"),
     )
 

@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import Base
+from extensions import Base, one_of
 from inquiries.models import UTCDateTime, utcnow
 from routing.strategies import PRESENCES
 
@@ -26,9 +26,7 @@ class Handler(Base):
         CheckConstraint(
             "(phone_hash IS NULL) <> (client_identity IS NULL)", name="one_way_to_reach"
         ),
-        CheckConstraint(
-            "presence IN (" + ", ".join(f"'{p}'" for p in PRESENCES) + ")", name="presence"
-        ),
+        CheckConstraint(one_of("presence", PRESENCES), name="presence"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import Base, UTCDateTime, utcnow
+from extensions import Base, UTCDateTime, one_of, utcnow
 
 #: What a staff member may be. Handlers take calls and see the inquiries they took part in;
 #: supervisors watch queues and see every inquiry; auditors review (every inquiry, the audit
@@ -27,17 +27,13 @@ ROLES = ("handler", "supervisor", "auditor", "admin")
 STAFF_LANGUAGES = ("uk", "en")
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
-
-
 class StaffUser(Base):
     """A person who signs in to the console. Never deleted: disabled (``active`` false)."""
 
     __tablename__ = "staff_user"
     __table_args__ = (
-        CheckConstraint(_one_of("role", ROLES), name="role"),
-        CheckConstraint(_one_of("language", STAFF_LANGUAGES), name="language"),
+        CheckConstraint(one_of("role", ROLES), name="role"),
+        CheckConstraint(one_of("language", STAFF_LANGUAGES), name="language"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -222,3 +222,27 @@ def test_the_wrap_up_countdown_comes_from_the_last_completed_call(app, client, c
     assert 45 <= left <= 50
     assert 'data-live-url="/console/handler/live"' in page and "live.js" in page
     assert "<script>" not in page and "style=" not in page
+
+
+def _outcome_form(html: str) -> str:
+    """The form after the note form: the outcome's."""
+    start = html.index('<form method="post"', html.index('id="note-form"'))
+    return html[start : html.index("</form>", start)]
+
+
+def test_the_outcome_form_on_both_pages_selects_the_current_outcome(app, client, anna):
+    handler_id, _ = anna
+    inquiry_id, _ = a_case(app, handler_id=handler_id, state="connected")
+    with app.app_context():
+        session = db_session()
+        session.get(Inquiry, inquiry_id).outcome = "referred"
+        session.commit()
+    for page, action in (
+        ("/console/handler", f"/console/handler/inquiries/{inquiry_id}/outcome"),
+        (f"/console/inquiries/{inquiry_id}", f"/console/inquiries/{inquiry_id}/outcome"),
+    ):
+        form = _outcome_form(client.get(page).get_data(as_text=True))
+        assert f'action="{action}"' in form and 'id="outcome-form"' in form
+        assert 'name="csrf_token" value="' in form
+        assert '<option value="referred" selected>' in form
+        assert form.count(" selected") == 1
