@@ -100,6 +100,7 @@ class Services:
     protector: DataProtector
     _redis: redis.Redis | None = field(default=None, repr=False)
     _twilio: Client | None = field(default=None, repr=False)
+    _queue: Queue | None = field(default=None, repr=False)
 
     @property
     def redis(self) -> redis.Redis:
@@ -111,7 +112,11 @@ class Services:
 
     @property
     def queue(self) -> Queue:
-        return Queue(self.settings.rq_queue, connection=self.redis)
+        """One per process: a Queue remembers the Redis server's version, which a new one asks
+        for again (an INFO round trip) on its first enqueue."""
+        if self._queue is None or self._queue.connection is not self.redis:
+            self._queue = Queue(self.settings.rq_queue, connection=self.redis)
+        return self._queue
 
     @property
     def twilio(self) -> Client:
@@ -128,6 +133,7 @@ class Services:
         if self._redis is not None:
             self._redis.close()
             self._redis = None
+        self._queue = None
 
 
 class CookieSessionOnDemand(SecureCookieSessionInterface):
@@ -201,16 +207,22 @@ def enqueue(func: str, *args: Any, job_id: str | None = None, **kwargs: Any) -> 
         status = queue.connection.hget(Job.key_for(job_id), "status")
         if status in (b"queued", b"scheduled"):
             return None
-    return queue.enqueue(
-        func,
-        *args,
-        job_id=job_id,
-        job_timeout=120,
-        result_ttl=3600,
-        failure_ttl=7 * 24 * 3600,
-        retry=Retry(max=5, interval=[5, 30, 120, 600, 1800]),
-        **kwargs,
-    )
+    # On our own pipeline: RQ sends the queue's registration and the job as one transaction
+    # (without one it makes a round trip for each).
+    with queue.connection.pipeline() as pipe:
+        job = queue.enqueue(
+            func,
+            *args,
+            job_id=job_id,
+            job_timeout=120,
+            result_ttl=3600,
+            failure_ttl=7 * 24 * 3600,
+            retry=Retry(max=5, interval=[5, 30, 120, 600, 1800]),
+            pipeline=pipe,
+            **kwargs,
+        )
+        pipe.execute()
+    return job
 
 
 _job_app: Flask | None = None

@@ -1,8 +1,9 @@
 """The call log's write side: find or open a caller's case, record each step of a call.
 
-This runs inside every carrier webhook, so it is SQLAlchemy Core with statements built once
-(no ORM unit of work, no savepoints): a webhook is a handful of statements in one short
-transaction, which matters on SQLite where every write holds the database's only write lock.
+This runs inside every carrier webhook, so its statements are SQLAlchemy Core built and compiled
+once (``prepared.Prepared``: no ORM unit of work, no savepoints, no per-statement execution
+machinery): a webhook is a handful of statements in one short transaction, which matters on
+SQLite where every write holds the database's only write lock.
 
 Every method is safe under carrier retries: the same webhook delivered twice finds the rows the
 first delivery made (``INSERT … ON CONFLICT DO NOTHING`` on the unique keys, then a re-read),
@@ -15,8 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, bindparam, case, func, or_, select, update
 
 from dataprotection import DataProtector, Sealed, normalise_number
 from inquiries.models import (
@@ -28,6 +28,7 @@ from inquiries.models import (
     Interaction,
     utcnow,
 )
+from prepared import Prepared, insert_ignoring_duplicates
 
 OPEN_INQUIRY_STATUSES = ("new", "open")
 RECORDING_STATUS_RANK = {"in-progress": 0, "completed": 1, "absent": 1, "failed": 1}
@@ -37,7 +38,7 @@ _inquiry: Table = Inquiry.__table__  # type: ignore[assignment]
 _interaction: Table = Interaction.__table__  # type: ignore[assignment]
 _event: Table = CallEvent.__table__  # type: ignore[assignment]
 
-_FIND_CALL = (
+_FIND_CALL = Prepared(
     select(
         _interaction.c.id, _interaction.c.inquiry_id, _interaction.c.provider_sid,
         _interaction.c.status, _interaction.c.direction, _interaction.c.ivr_path,
@@ -48,51 +49,57 @@ _FIND_CALL = (
     .select_from(_interaction.join(_inquiry))
     .where(_interaction.c.provider_sid == bindparam("sid"))
 )  # fmt: skip
-_FIND_CALLER = select(_caller.c.id, _caller.c.number_ciphertext.is_(None).label("erased")).where(
-    _caller.c.number_hash == bindparam("hash")
+_FIND_CALLER = Prepared(
+    select(_caller.c.id, _caller.c.number_ciphertext.is_(None).label("erased")).where(
+        _caller.c.number_hash == bindparam("hash")
+    )
 )
 #: A returning caller whose number retention erased: the number is sealed again.
-_RESEAL_CALLER = (
+_RESEAL_CALLER = Prepared(
     update(_caller)
     .where(_caller.c.id == bindparam("caller"), _caller.c.number_ciphertext.is_(None))
     .values(number_ciphertext=bindparam("ciphertext"), number_key_id=bindparam("key_id"))
 )
-_OPEN_INQUIRY = (
+_OPEN_INQUIRY = Prepared(
     select(_inquiry.c.id)
     .where(_inquiry.c.caller_id == bindparam("caller"))
-    .where(_inquiry.c.status.in_(OPEN_INQUIRY_STATUSES))
+    .where(or_(*(_inquiry.c.status == s for s in OPEN_INQUIRY_STATUSES)))
     .order_by(_inquiry.c.id.desc())
     .limit(1)
 )
-_NEW_INQUIRY = _inquiry.insert().returning(_inquiry.c.id)
-_REOPEN_INQUIRY = (
+_NEW_INQUIRY = Prepared(
+    _inquiry.insert().returning(_inquiry.c.id),
+    column_keys=("caller_id", "status", "kind", "priority", "callback_requested",
+                 "created_at", "updated_at"),
+)  # fmt: skip
+_REOPEN_INQUIRY = Prepared(
     update(_inquiry)
     .where(_inquiry.c.id == bindparam("inquiry"), _inquiry.c.status == "new")
     .values(status="open", updated_at=bindparam("now"))
 )
-_SET_PATH = (
+_SET_PATH = Prepared(
     update(_interaction)
     .where(_interaction.c.id == bindparam("interaction"))
     .values(ivr_path=bindparam("path"))
 )
-_SET_LANGUAGE = (
+_SET_LANGUAGE = Prepared(
     update(_inquiry)
     .where(_inquiry.c.id == bindparam("inquiry"))
     .values(language=bindparam("new_language"), updated_at=bindparam("now"))
 )
-_SET_KIND = (
+_SET_KIND = Prepared(
     update(_inquiry)
     .where(_inquiry.c.id == bindparam("inquiry"))
     .values(kind=bindparam("new_kind"), priority=bindparam("new_priority"),
             updated_at=bindparam("now"))
 )  # fmt: skip
-_REQUEST_CALLBACK = (
+_REQUEST_CALLBACK = Prepared(
     update(_inquiry)
     .where(_inquiry.c.id == bindparam("inquiry"))
     .values(callback_requested=True, callback_requested_at=bindparam("now"))
 )
 #: The same for a new case, which it also opens: one statement, not two.
-_REQUEST_CALLBACK_AND_OPEN = (
+_REQUEST_CALLBACK_AND_OPEN = Prepared(
     update(_inquiry)
     .where(_inquiry.c.id == bindparam("inquiry"))
     .values(
@@ -101,7 +108,7 @@ _REQUEST_CALLBACK_AND_OPEN = (
         updated_at=bindparam("now"),
     )
 )  # fmt: skip
-_STORE_RECORDING = (
+_STORE_RECORDING = Prepared(
     update(_interaction)
     .where(_interaction.c.id == bindparam("interaction"))
     .values(
@@ -115,28 +122,30 @@ _STORE_RECORDING = (
 )
 
 
-def _status_update(**values: Any) -> Any:
-    """A conditional status UPDATE: only from a lower-ranked status (the list is bound)."""
-    return (
+def _status_update(status: str) -> Prepared | None:
+    """The conditional UPDATE to ``status``: only from a lower-ranked status; None when no
+    status ranks lower (nothing can move to it)."""
+    rank = CALL_STATUS_RANK[status]
+    lower = [s for s, r in CALL_STATUS_RANK.items() if r < rank]
+    if not lower:
+        return None
+    values: dict[str, Any] = {"status": status}
+    if status in FINAL_CALL_STATUSES:
+        values["ended_at"] = bindparam("now")
+        values["duration_s"] = func.coalesce(bindparam("duration"), _interaction.c.duration_s)
+    elif status == "in-progress":
+        values["answered_at"] = bindparam("now")
+    return Prepared(
         update(_interaction)
         .where(
             _interaction.c.id == bindparam("interaction"),
-            _interaction.c.status.in_(bindparam("lower", expanding=True)),
+            or_(*(_interaction.c.status == s for s in lower)),
         )
-        .values(status=bindparam("new_status"), **values)
+        .values(**values)
     )
 
 
-_STATUS_PROGRESS = _status_update()
-_STATUS_ANSWERED = _status_update(answered_at=bindparam("now"))
-_STATUS_FINAL = _status_update(
-    ended_at=bindparam("now"),
-    duration_s=func.coalesce(bindparam("duration"), _interaction.c.duration_s),
-)
-_LOWER_RANKED = {
-    status: [s for s, r in CALL_STATUS_RANK.items() if r < rank]
-    for status, rank in CALL_STATUS_RANK.items()
-}
+_STATUS_UPDATES = {status: _status_update(status) for status in CALL_STATUS_RANK}
 
 
 def caller_number(protector: DataProtector, caller: Caller) -> str | None:
@@ -168,42 +177,40 @@ class CallState:
 class CallLog:
     """The write side of the call log over one Core connection (one webhook's transaction)."""
 
-    _insert_cache: dict[tuple[str, str, str], Any] = {}  # noqa: RUF012 - shared compiled statements
-
     def __init__(self, conn: Connection, protector: DataProtector):
         self.conn = conn
         self.protector = protector
 
     # -- reads ---------------------------------------------------------------------------
     def find(self, call_sid: str) -> CallState | None:
-        row = self.conn.execute(_FIND_CALL, {"sid": call_sid}).mappings().first()
+        row = _FIND_CALL.first(self.conn, {"sid": call_sid})
         if row is None:
             return None
-        state = CallState(
-            interaction_id=row["id"], inquiry_id=row["inquiry_id"],
-            provider_sid=row["provider_sid"], status=row["status"], direction=row["direction"],
-            ivr_path=list(row["ivr_path"] or []), recording_sid=row["recording_sid"],
-            recording_status=row["recording_status"], language=row["language"],
-            kind=row["kind"], inquiry_status=row["inquiry_status"],
-            callback_requested=bool(row["callback_requested"]),
+        (
+            interaction_id,
+            inquiry_id,
+            provider_sid,
+            status,
+            direction,
+            ivr_path,
+            recording_sid,
+            recording_status,
+            language,
+            kind,
+            inquiry_status,
+            callback_requested,
+        ) = row
+        return CallState(
+            interaction_id=interaction_id, inquiry_id=inquiry_id, provider_sid=provider_sid,
+            status=status, direction=direction, ivr_path=list(ivr_path or []),
+            recording_sid=recording_sid, recording_status=recording_status, language=language,
+            kind=kind, inquiry_status=inquiry_status, callback_requested=bool(callback_requested),
         )  # fmt: skip
-        return state
 
     # -- callers, cases, calls -------------------------------------------------------------
     def insert_ignoring_duplicates(self, table: Table, values: dict[str, Any], unique: str) -> Any:
         """INSERT unless a row with the same ``unique`` value exists; the new id, else None."""
-        dialect_name = self.conn.dialect.name
-        key = (dialect_name, table.name, unique)
-        statement = self._insert_cache.get(key)
-        if statement is None:
-            dialect = sqlite if dialect_name == "sqlite" else postgresql
-            statement = (
-                dialect.insert(table)
-                .on_conflict_do_nothing(index_elements=[unique])
-                .returning(table.c.id)
-            )
-            self._insert_cache[key] = statement
-        return self.conn.execute(statement, values).scalar()
+        return insert_ignoring_duplicates(self.conn, table, values, unique)
 
     def find_or_create_caller(self, raw_number: str) -> tuple[int, bool]:
         """The pseudonymous caller's id for a number (keyed hash; the number kept encrypted),
@@ -221,19 +228,22 @@ class CallLog:
         new_id = self.insert_ignoring_duplicates(_caller, values, "number_hash")
         if new_id is not None:
             return new_id, True
-        found = self.conn.execute(_FIND_CALLER, {"hash": number_hash}).one()
-        if found.erased:  # retention erased the number after an earlier call: sealed again
-            self.conn.execute(
-                _RESEAL_CALLER,
-                {"caller": found.id, "ciphertext": sealed.ciphertext, "key_id": sealed.key_id},
+        found = _FIND_CALLER.first(self.conn, {"hash": number_hash})
+        if found is None:  # pragma: no cover - the INSERT conflicted with this very row
+            raise RuntimeError("caller vanished after insert")
+        caller_id, erased = found
+        if erased:  # retention erased the number after an earlier call: sealed again
+            _RESEAL_CALLER.execute(
+                self.conn,
+                {"caller": caller_id, "ciphertext": sealed.ciphertext, "key_id": sealed.key_id},
             )
-        return found.id, False
+        return caller_id, False
 
     def open_inquiry_for(self, caller_id: int, *, new_caller: bool = False) -> tuple[int, bool]:
         """The caller's open case, or a new one: a repeat caller's call joins their open case.
         A caller created by this call has no case yet: no need to look."""
         if not new_caller:
-            inquiry_id = self.conn.execute(_OPEN_INQUIRY, {"caller": caller_id}).scalar()
+            inquiry_id = _OPEN_INQUIRY.scalar(self.conn, {"caller": caller_id})
             if inquiry_id is not None:
                 return inquiry_id, False
         now = utcnow()
@@ -241,7 +251,7 @@ class CallLog:
             "caller_id": caller_id, "status": "new", "kind": "other", "priority": 0,
             "callback_requested": False, "created_at": now, "updated_at": now,
         }  # fmt: skip
-        return self.conn.execute(_NEW_INQUIRY, values).scalar_one(), True
+        return _NEW_INQUIRY.scalar(self.conn, values), True
 
     def find_or_open(
         self,
@@ -278,7 +288,7 @@ class CallLog:
             )  # fmt: skip
             return state, True
         if created:  # a repeat call: the case is being worked on
-            self.conn.execute(_REOPEN_INQUIRY, {"inquiry": inquiry_id, "now": now})
+            _REOPEN_INQUIRY.execute(self.conn, {"inquiry": inquiry_id, "now": now})
         state = self.find(call_sid)
         if state is None:  # pragma: no cover - the row was just written or found
             raise RuntimeError("interaction vanished after insert")
@@ -314,19 +324,18 @@ class CallLog:
         if not self.add_event(state, "IVR_STEP", step, dedupe_key=dedupe_key, time=at):
             return False
         state.ivr_path = [*state.ivr_path, step]
-        self.conn.execute(_SET_PATH, {"interaction": state.interaction_id, "path": state.ivr_path})
+        _SET_PATH.execute(self.conn, {"interaction": state.interaction_id, "path": state.ivr_path})
         return True
 
     def set_language(self, state: CallState, language: str) -> None:
-        self.conn.execute(
-            _SET_LANGUAGE,
-            {"inquiry": state.inquiry_id, "new_language": language, "now": utcnow()},
+        _SET_LANGUAGE.execute(
+            self.conn, {"inquiry": state.inquiry_id, "new_language": language, "now": utcnow()}
         )
         state.language = language
 
     def set_kind(self, state: CallState, kind: str, priority: int) -> None:
-        self.conn.execute(
-            _SET_KIND,
+        _SET_KIND.execute(
+            self.conn,
             {"inquiry": state.inquiry_id, "new_kind": kind, "new_priority": priority,
              "now": utcnow()},
         )  # fmt: skip
@@ -338,7 +347,7 @@ class CallLog:
         params = {"inquiry": state.inquiry_id, "now": now}
         if not state.callback_requested:
             opens = state.inquiry_status == "new"
-            self.conn.execute(_REQUEST_CALLBACK_AND_OPEN if opens else _REQUEST_CALLBACK, params)
+            (_REQUEST_CALLBACK_AND_OPEN if opens else _REQUEST_CALLBACK).execute(self.conn, params)
             state.callback_requested = True
             if opens:
                 state.inquiry_status = "open"
@@ -347,7 +356,7 @@ class CallLog:
                 dedupe_key=f"callback:{state.provider_sid}",
             )  # fmt: skip
         if state.inquiry_status == "new":
-            self.conn.execute(_REOPEN_INQUIRY, params)
+            _REOPEN_INQUIRY.execute(self.conn, params)
             state.inquiry_status = "open"
 
     def apply_call_status(
@@ -357,20 +366,11 @@ class CallLog:
 
         One conditional UPDATE (only from a lower-ranked status): atomic across processes.
         """
-        lower = _LOWER_RANKED.get(status)
-        if lower is None:
+        statement = _STATUS_UPDATES.get(status)
+        if statement is None:  # unknown, or nothing ranks below it
             return False
-        if status in FINAL_CALL_STATUSES:
-            statement = _STATUS_FINAL
-        elif status == "in-progress":
-            statement = _STATUS_ANSWERED
-        else:
-            statement = _STATUS_PROGRESS
-        params = {
-            "interaction": state.interaction_id, "lower": lower, "new_status": status,
-            "now": utcnow(), "duration": duration_s,
-        }  # fmt: skip
-        changed = bool(self.conn.execute(statement, params).rowcount)
+        params = {"interaction": state.interaction_id, "now": utcnow(), "duration": duration_s}
+        changed = statement.execute(self.conn, params) > 0
         if changed:
             state.status = status
         return changed
@@ -394,8 +394,8 @@ class CallLog:
             new_status = status
         elif status is None and state.recording_status is None:
             new_status = "completed"
-        self.conn.execute(
-            _STORE_RECORDING,
+        _STORE_RECORDING.execute(
+            self.conn,
             {"interaction": state.interaction_id, "sid": recording_sid, "url": url or None,
              "duration": duration_s, "new_status": new_status},
         )  # fmt: skip

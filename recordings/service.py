@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, bindparam, select, update
 
 from dataprotection import DataProtector
 from extensions import db_connection, enqueue, services
 from inquiries.models import utcnow
+from prepared import Prepared, insert_ignoring_duplicates
 from recordings import crypto
 from recordings.models import (
     CARRIER_DELETED,
@@ -35,6 +35,11 @@ from recordings.models import (
 log = logging.getLogger(__name__)
 
 _recording = Recording.__table__
+_BY_SID = Prepared(
+    select(_recording.c.id, _recording.c.state).where(
+        _recording.c.recording_sid == bindparam("sid")
+    )
+)
 RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 PROCESS_JOB = "recordings.jobs.process_recording"
 #: A recording in flight whose row has not moved for this long has lost its job.
@@ -68,26 +73,18 @@ def register(
     if kind not in KINDS or not RECORDING_SID.match(recording_sid):
         raise ValueError("not a recording of a known kind")
     now = utcnow()
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    statement = (
-        dialect.insert(_recording)
-        .on_conflict_do_nothing(index_elements=["recording_sid"])
-        .returning(_recording.c.id)
-    )
     values = {
         "recording_sid": recording_sid, "interaction_id": interaction_id, "kind": kind,
         "state": PENDING, "attempts": 0, "carrier_duration_s": carrier_duration_s,
         "created_at": now, "updated_at": now,
     }  # fmt: skip
-    new_id = conn.execute(statement, values).scalar()
+    new_id = insert_ignoring_duplicates(conn, _recording, values, "recording_sid")
     if new_id is not None:
         return Registered(new_id, True, PENDING)
-    row = conn.execute(
-        select(_recording.c.id, _recording.c.state).where(
-            _recording.c.recording_sid == recording_sid
-        )
-    ).one()
-    return Registered(row.id, False, row.state)
+    found = _BY_SID.first(conn, {"sid": recording_sid})
+    if found is None:  # pragma: no cover - the INSERT conflicted with this very row
+        raise RuntimeError("recording vanished after insert")
+    return Registered(found[0], False, found[1])
 
 
 def enqueue_processing(recording_id: int) -> bool:

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import redis
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from extensions import enqueue, services
 from inquiries.models import Inquiry, utcnow
 from inquiries.service import CallLog, CallState
+from prepared import Prepared
 from routing.models import Handler, QueueEntry
 from routing.service import routing_core
 from routing.strategies import QueueFull
@@ -56,14 +57,16 @@ def dispatch_job_id(trigger: str) -> str:
     return "routing-dispatch-" + trigger.replace(":", "-")
 
 
+_ON_DUTY = Prepared(
+    select(_handler.c.languages, _handler.c.fallback_languages, _handler.c.skills).where(
+        _handler.c.active.is_(True), or_(*(_handler.c.presence == p for p in ON_DUTY))
+    )
+)
+
+
 def someone_on_duty(log: CallLog, language: str, kind: str) -> bool:
     """An active handler on duty who takes ``language`` (own or fallback) and ``kind``."""
-    rows = log.conn.execute(
-        select(_handler.c.languages, _handler.c.fallback_languages, _handler.c.skills).where(
-            _handler.c.active.is_(True), _handler.c.presence.in_(ON_DUTY)
-        )
-    )
-    for languages, fallback, skills in rows:
+    for languages, fallback, skills in _ON_DUTY.all(log.conn):
         if kind in (skills or ()) and language in (*(languages or ()), *(fallback or ())):
             return True
     return False

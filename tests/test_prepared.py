@@ -1,0 +1,193 @@
+"""prepared.Prepared: the webhooks' statements run on the DB-API cursor must store and read what
+SQLAlchemy itself would, take part in the Connection's transaction, and (SQLite) wait for the
+write lock by polling instead of failing or sleeping in SQLite's long steps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+import time
+
+import pytest
+from sqlalchemy import bindparam, create_engine, select, update
+
+from extensions import Base, make_engine
+from inquiries.models import Caller, CallEvent, Inquiry, Interaction
+from prepared import Prepared, insert_ignoring_duplicates
+
+_event = CallEvent.__table__
+_inquiry = Inquiry.__table__
+
+
+@pytest.fixture
+def engine(app):
+    return app.extensions["hotline"].engine
+
+
+def _interaction(conn) -> int:
+    now = dt.datetime.now(dt.UTC)
+    caller = conn.execute(
+        Caller.__table__.insert().returning(Caller.__table__.c.id),
+        {"number_hash": "h-prepared", "created_at": now},
+    ).scalar_one()
+    inquiry = conn.execute(
+        _inquiry.insert().returning(_inquiry.c.id),
+        {"caller_id": caller, "created_at": now, "updated_at": now},
+    ).scalar_one()
+    return conn.execute(
+        Interaction.__table__.insert().returning(Interaction.__table__.c.id),
+        {"inquiry_id": inquiry, "provider_sid": "CA" + "1" * 32, "started_at": now},
+    ).scalar_one()
+
+
+def test_values_are_stored_and_read_as_sqlalchemy_would(engine):
+    at = dt.datetime(2026, 11, 27, 5, 30, 1, 123456, tzinfo=dt.UTC)
+    data = {"node": "main", "answer": "1", "nested": [1, "два", None]}
+    with engine.connect() as conn:
+        interaction = _interaction(conn)
+        conn.commit()
+        values = {
+            "interaction_id": interaction, "event": "IVR_STEP", "data": data,
+            "dedupe_key": "k1", "time": at,
+        }  # fmt: skip
+        new_id = insert_ignoring_duplicates(conn, _event, values, "dedupe_key")
+        assert isinstance(new_id, int)
+        # the same dedupe key again: ignored, no id
+        assert insert_ignoring_duplicates(conn, _event, values, "dedupe_key") is None
+        conn.commit()
+        # read back through SQLAlchemy's own execution: the same values, types included
+        row = conn.execute(select(_event).where(_event.c.id == new_id)).one()
+        assert (row.data, row.time, row.event) == (data, at, "IVR_STEP")
+        # and read through Prepared: the JSON decoded, the datetime aware UTC
+        by_id = Prepared(
+            select(_event.c.data, _event.c.time, _event.c.dedupe_key).where(
+                _event.c.id == bindparam("id")
+            )
+        )
+        assert by_id.first(conn, {"id": new_id}) == (data, at, "k1")
+        assert by_id.first(conn, {"id": new_id + 1000}) is None
+        assert by_id.scalar(conn, {"id": new_id}) == data
+        assert by_id.all(conn, {"id": new_id}) == [(data, at, "k1")]
+
+
+def test_column_defaults_fill_what_the_caller_left_out_and_required_values_are_checked(engine):
+    statement = Prepared(_inquiry.insert().returning(_inquiry.c.id), column_keys=("caller_id",))
+    with engine.connect() as conn:
+        interaction = _interaction(conn)
+        caller = conn.execute(
+            select(_inquiry.c.caller_id)
+            .join(Interaction.__table__)
+            .where(Interaction.__table__.c.id == interaction)
+        ).scalar_one()
+        before = dt.datetime.now(dt.UTC)
+        new_id = statement.scalar(conn, {"caller_id": caller})
+        row = conn.execute(select(_inquiry).where(_inquiry.c.id == new_id)).one()
+        # the model's defaults: kind, priority, status, callback flag, timestamps
+        assert (row.kind, row.priority, row.status, row.callback_requested) == (
+            "other", 0, "new", False,
+        )  # fmt: skip
+        assert row.created_at >= before - dt.timedelta(seconds=1)
+        with pytest.raises(KeyError, match="caller_id"):
+            statement.scalar(conn, {})
+
+
+def test_a_literal_in_a_statement_is_bound_and_the_row_count_returned(engine):
+    reopen = Prepared(
+        update(_inquiry)
+        .where(_inquiry.c.id == bindparam("inquiry"), _inquiry.c.status == "new")
+        .values(status="open")
+    )
+    with engine.connect() as conn:
+        interaction = _interaction(conn)
+        inquiry = conn.execute(
+            select(Interaction.__table__.c.inquiry_id).where(
+                Interaction.__table__.c.id == interaction
+            )
+        ).scalar_one()
+        assert reopen.execute(conn, {"inquiry": inquiry}) == 1
+        assert reopen.execute(conn, {"inquiry": inquiry}) == 0  # no longer 'new'
+
+
+def test_expanding_parameters_are_refused(engine):
+    statement = Prepared(select(_inquiry.c.id).where(_inquiry.c.status.in_(["new", "open"])))
+    with engine.connect() as conn, pytest.raises(ValueError, match="expanding"):
+        statement.first(conn)
+
+
+def test_writes_belong_to_the_connections_transaction(engine):
+    count = select(_event.c.id).where(_event.c.event == "TX_TEST")
+    values = {"interaction_id": None, "event": "TX_TEST", "data": {}, "dedupe_key": None,
+              "time": dt.datetime.now(dt.UTC)}  # fmt: skip
+    with engine.connect() as conn:
+        insert_ignoring_duplicates(conn, _event, values, "dedupe_key")
+        assert conn.in_transaction()
+        # closed without a commit: rolled back
+    with engine.connect() as conn:
+        assert conn.execute(count).all() == []
+        insert_ignoring_duplicates(conn, _event, values, "dedupe_key")
+        conn.commit()
+    with engine.connect() as conn:
+        assert len(conn.execute(count).all()) == 1
+
+
+def _hold_write_lock(path: str, seconds: float, held: threading.Event) -> None:
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    held.set()
+    time.sleep(seconds)
+    other.execute("COMMIT")
+    other.close()
+
+
+@pytest.fixture
+def sqlite_file(tmp_path) -> str:
+    """A SQLite database of its own (whichever database the suite runs on): the write lock."""
+    path = str(tmp_path / "lock.sqlite3")
+    engine = make_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    return path
+
+
+def test_sqlite_write_waits_for_the_lock_and_keeps_the_busy_timeout(sqlite_file):
+    path = sqlite_file
+    engine = make_engine(f"sqlite:///{path}")
+    values = {"interaction_id": None, "event": "LOCK_TEST", "data": {}, "dedupe_key": None,
+              "time": dt.datetime.now(dt.UTC)}  # fmt: skip
+    held = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, 0.3, held))
+    holder.start()
+    try:
+        held.wait(5)
+        with engine.connect() as conn:
+            started = time.monotonic()
+            assert insert_ignoring_duplicates(conn, _event, values, "dedupe_key") is not None
+            waited = time.monotonic() - started
+            conn.commit()
+            busy = conn.connection.dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0]
+    finally:
+        holder.join()
+        engine.dispose()
+    assert 0.2 < waited < 5  # it waited for the holder, and got the lock soon after
+    assert busy == 30000  # the engine's busy timeout is back after the wait
+
+
+def test_sqlite_write_gives_up_after_the_busy_timeout(sqlite_file):
+    path = sqlite_file
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.2})
+    values = {"interaction_id": None, "event": "LOCK_TEST", "data": {}, "dedupe_key": None,
+              "time": dt.datetime.now(dt.UTC)}  # fmt: skip
+    held = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, 1.0, held))
+    holder.start()
+    try:
+        held.wait(5)
+        with engine.connect() as conn:
+            started = time.monotonic()
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                insert_ignoring_duplicates(conn, _event, values, "dedupe_key")
+            assert 0.15 < time.monotonic() - started < 0.9
+    finally:
+        holder.join()
+        engine.dispose()
