@@ -30,16 +30,23 @@ def is_console_request() -> bool:
 
 
 def init_app(app: Flask, *, production: bool) -> None:
+    always = [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "DENY"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    ]
+    if production:
+        always.append(("Strict-Transport-Security", HSTS))
+
     @app.after_request
     def _security_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if production:
-            headers.setdefault("Strict-Transport-Security", HSTS)
+        # What the view set itself stays (setdefault); one pass over the few headers it set,
+        # not one per header added (this runs for every webhook too).
+        present = {name.lower() for name in headers.keys()}  # noqa: SIM118 - Headers
+        headers.extend([(k, v) for k, v in always if k.lower() not in present])
         if is_console_request() and request.endpoint != "console.static":
             headers["Cache-Control"] = "no-store"
             headers.setdefault("Pragma", "no-cache")

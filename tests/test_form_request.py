@@ -1,0 +1,76 @@
+"""extensions.FormRequest parses small url-encoded bodies itself: it must give exactly the form
+werkzeug's parser gives (the Twilio signature is computed over it), whatever the bytes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from extensions import FormRequest
+from tests.conftest import call_params, new_call_sid
+
+URLENCODED = "application/x-www-form-urlencoded"
+
+
+def both(body: bytes, content_type: str = URLENCODED):
+    def environ():
+        return EnvironBuilder(
+            path="/", method="POST", data=body, content_type=content_type
+        ).get_environ()
+
+    ours, theirs = FormRequest(environ()), Request(environ())
+    return ours, theirs
+
+
+def same_form(body: bytes, content_type: str = URLENCODED) -> None:
+    ours, theirs = both(body, content_type)
+    assert list(ours.form.items(multi=True)) == list(theirs.form.items(multi=True))
+    assert ours.get_data() == theirs.get_data()  # consumed by the parse, or not, alike
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"CallSid=CA123&Digits=1&SpeechResult=",
+        b"a=1&a=2&b=%D0%BF%D1%80%D0%B8%D0%B2%D0%B5%D1%82+%2B",
+        b"\x80",  # not UTF-8: an empty form
+        b"a=%80&b=\xc3\xa9&c=%zz&d=%C3%A9+x",  # bad escapes stay escaped
+        b"noequals&=x&y=&&",
+        b"a=" + b"x" * (70 * 1024),  # larger than parsed directly: werkzeug's parser
+    ],
+)
+def test_the_same_form_as_werkzeug(body: bytes) -> None:
+    same_form(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=300) | st.text(max_size=200).map(str.encode))
+def test_any_body_gives_the_same_form_as_werkzeug(body: bytes) -> None:
+    same_form(body)
+
+
+def test_other_content_types_go_to_werkzeug() -> None:
+    same_form(b'{"a": 1}', "application/json")
+    ours, _ = both(b"--x\r\n", "multipart/form-data; boundary=x")
+    assert dict(ours.form) == {}
+
+
+def test_a_short_body_is_a_client_disconnect() -> None:
+    environ = EnvironBuilder(
+        path="/", method="POST", data=b"a=1", content_type=URLENCODED
+    ).get_environ()
+    environ["CONTENT_LENGTH"] = "10"  # says 10, sends 3
+    with pytest.raises(Exception, match="400 Bad Request"):
+        _ = FormRequest(environ).form
+
+
+def test_a_webhook_response_sets_no_cookie(client, carrier) -> None:
+    response = carrier.post("/voice/incoming", call_params(new_call_sid()))
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+    assert "Vary" not in response.headers
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
