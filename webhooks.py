@@ -15,10 +15,13 @@ from typing import Any
 
 from flask import Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
 
 log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 64 * 1024  # Twilio's requests are a few kB; more is not from Twilio
+#: The answer to a status callback: an empty <Response/> (serialised once, not per request).
+EMPTY_TWIML = str(VoiceResponse())
 
 
 def public_url(path_and_query: str | None = None) -> str:

@@ -31,7 +31,7 @@ from ivr.twiml import (
 from recordings import service as recordings
 from recordings.models import PENDING
 from routing.handover import MESSAGE_BOX, QUEUE, hand_over
-from webhooks import form_int, form_value, twilio_webhook
+from webhooks import EMPTY_TWIML, form_int, form_value, twilio_webhook
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__)
@@ -243,7 +243,7 @@ def message_retry() -> VoiceResponse:
 
 @bp.post("/voice/recording")
 @twilio_webhook
-def recording_status() -> VoiceResponse:
+def recording_status() -> str:
     """Recording status callback: keep the recording's metadata on the interaction; once
     ``completed``, the recording's row is committed and its job (fetch, encrypt, store,
     delete at the carrier) enqueued."""
@@ -268,7 +268,7 @@ def recording_status() -> VoiceResponse:
     commit()
     if to_process is not None:  # committed first, then the id is enqueued
         recordings.enqueue_processing(to_process)
-    return VoiceResponse()
+    return EMPTY_TWIML
 
 
 def _register_message(call: CallState, rec_sid: str) -> int | None:
@@ -293,7 +293,7 @@ def _store_recording(calls: CallLog, call: CallState, status: str | None) -> Non
 
 @bp.post("/voice/status")
 @twilio_webhook
-def call_status() -> VoiceResponse:
+def call_status() -> str:
     """Call status callback: moves a call forward only; duplicates and late ones are no-ops."""
     calls = call_log()
     status = form_value("CallStatus", 32)
@@ -308,7 +308,7 @@ def call_status() -> VoiceResponse:
                 dedupe_key=f"status:{call.provider_sid}:{status}",
             )  # fmt: skip
     commit()
-    return VoiceResponse()
+    return EMPTY_TWIML
 
 
 @bp.post("/voice/fallback")
