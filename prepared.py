@@ -111,9 +111,10 @@ class Prepared:
         compiled = self.compiled(conn.dialect)
         if not conn.in_transaction():
             conn.begin()  # so that Connection.commit() commits what runs here
-        dbapi = conn.connection.dbapi_connection
+        fairy = conn.connection
+        dbapi = fairy.dbapi_connection
         if self.is_write and isinstance(dbapi, sqlite3.Connection) and not dbapi.in_transaction:
-            begin_immediate(dbapi)
+            begin_immediate(dbapi, fairy.info)
         cursor = dbapi.cursor()
         cursor.execute(compiled.sql, compiled.parameters(params))
         return compiled, cursor
@@ -166,12 +167,19 @@ def insert_ignoring_duplicates(
     return statement.scalar(conn, values)
 
 
-def begin_immediate(dbapi: sqlite3.Connection) -> None:
-    """Start a write transaction on SQLite, polling for the write lock (see the module)."""
+def begin_immediate(dbapi: sqlite3.Connection, info: dict[str, Any] | None = None) -> None:
+    """Start a write transaction on SQLite, polling for the write lock (see the module).
+
+    ``info``: a dict that lives as long as the connection (the pool's ``connection.info``), to
+    remember the connection's busy timeout instead of asking for it each time."""
     cursor = dbapi.cursor()
     try:
-        cursor.execute("PRAGMA busy_timeout")
-        timeout_ms = cursor.fetchone()[0]
+        timeout_ms = info.get("busy_timeout_ms") if info is not None else None
+        if timeout_ms is None:
+            cursor.execute("PRAGMA busy_timeout")
+            timeout_ms = cursor.fetchone()[0]
+            if info is not None:
+                info["busy_timeout_ms"] = timeout_ms
         cursor.execute("PRAGMA busy_timeout=0")
         try:
             deadline = time.monotonic() + (timeout_ms / 1000 if timeout_ms else 0)

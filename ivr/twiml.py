@@ -31,7 +31,7 @@ class PromptAudio:
     """
 
     def __init__(self, root: Path):
-        self.root = root
+        self.root = os.fspath(root)  # joined with a language per request: a str, not a Path
         self._names: dict[str, frozenset[str]] = {}
 
     def _listing(self, language: str) -> frozenset[str]:
