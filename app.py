@@ -54,11 +54,32 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
 
 
+class HotlineFlask(Flask):
+    """Flask, remembering which functions are plain ``def`` functions.
+
+    Flask asks ``ensure_sync`` for the view and every request hook on every request, and
+    inspects each function again to see whether it is a coroutine; the answer never changes.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._sync_functions: dict[Any, Any] = {}
+
+    def ensure_sync(self, func: Any) -> Any:
+        try:
+            return self._sync_functions[func]
+        except KeyError:
+            result = self._sync_functions[func] = super().ensure_sync(func)
+            return result
+        except TypeError:  # not hashable: ask every time
+            return super().ensure_sync(func)
+
+
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     """Build the hotline app. Tests pass their own ``settings``; otherwise the environment's."""
     settings = settings or load_settings(**overrides)
     configure_logging(settings.log_level)
-    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app = HotlineFlask(__name__, instance_path=str(settings.instance_path))
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=1024 * 1024,

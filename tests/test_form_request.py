@@ -53,6 +53,20 @@ def test_any_body_gives_the_same_form_as_werkzeug(body: bytes) -> None:
     same_form(body)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=st.lists(
+        st.tuples(
+            st.text(alphabet="ab=+%&é 2F", max_size=8), st.text(alphabet="ab=+%&é 2F", max_size=8)
+        ),
+        max_size=6,
+    )
+)
+def test_field_shaped_bodies_give_the_same_form_as_werkzeug(fields) -> None:
+    """Bodies made of the characters that matter: separators, '=', '+', '%' and escapes."""
+    same_form("&".join(f"{name}={value}" for name, value in fields).encode())
+
+
 def test_other_content_types_go_to_werkzeug() -> None:
     same_form(b'{"a": 1}', "application/json")
     ours, _ = both(b"--x\r\n", "multipart/form-data; boundary=x")
