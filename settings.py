@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -219,15 +220,15 @@ class Settings:
     def active_key_id(self) -> str:
         return next(iter(self.data_keys))
 
-    @property
+    @functools.cached_property  # read on every webhook
     def journal_path(self) -> Path:
         return self.instance_path / "fallback-journal.bin"
 
-    @property
+    @functools.cached_property  # read on every webhook
     def prompt_audio_path(self) -> Path:
         return self.instance_path / "prompts"
 
-    @property
+    @functools.cached_property  # read on every webhook
     def embedded_redis_socket(self) -> Path:
         return self.instance_path / "redis.sock"
 

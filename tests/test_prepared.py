@@ -10,9 +10,12 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import bindparam, create_engine, select, update
+from sqlalchemy.types import TypeDecorator
 
-from extensions import Base, make_engine
+from extensions import Base, UTCDateTime, make_engine
 from inquiries.models import Caller, CallEvent, Inquiry, Interaction
 from prepared import Prepared, insert_ignoring_duplicates
 
@@ -191,3 +194,12 @@ def test_sqlite_write_gives_up_after_the_busy_timeout(sqlite_file):
     finally:
         holder.join()
         engine.dispose()
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.datetimes(timezones=st.none() | st.timezones() | st.just(dt.UTC)) | st.none())
+def test_utc_datetimes_are_stored_on_sqlite_as_sqlalchemys_own_processors_store_them(value):
+    """extensions.UTCDateTime's one-step SQLite bind processor against SQLAlchemy's chain."""
+    dialect = create_engine("sqlite://").dialect
+    impl = UTCDateTime().dialect_impl(dialect)
+    assert impl.bind_processor(dialect)(value) == TypeDecorator.bind_processor(impl, dialect)(value)
