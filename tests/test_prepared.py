@@ -8,6 +8,8 @@ import datetime as dt
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import given, settings
@@ -143,6 +145,24 @@ def _hold_write_lock(path: str, seconds: float, held: threading.Event) -> None:
     other.close()
 
 
+@contextmanager
+def write_lock_held_elsewhere(path: str, seconds: float) -> Iterator[None]:
+    """Another connection holds ``path``'s write lock for ``seconds`` from now."""
+    held = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, seconds, held))
+    holder.start()
+    try:
+        held.wait(5)
+        yield
+    finally:
+        holder.join()
+
+
+def _lock_test_event() -> dict:
+    return {"interaction_id": None, "event": "LOCK_TEST", "data": {}, "dedupe_key": None,
+            "time": dt.datetime.now(dt.UTC)}  # fmt: skip
+
+
 @pytest.fixture
 def sqlite_file(tmp_path) -> str:
     """A SQLite database of its own (whichever database the suite runs on): the write lock."""
@@ -154,45 +174,29 @@ def sqlite_file(tmp_path) -> str:
 
 
 def test_sqlite_write_waits_for_the_lock_and_keeps_the_busy_timeout(sqlite_file):
-    path = sqlite_file
-    engine = make_engine(f"sqlite:///{path}")
-    values = {"interaction_id": None, "event": "LOCK_TEST", "data": {}, "dedupe_key": None,
-              "time": dt.datetime.now(dt.UTC)}  # fmt: skip
-    held = threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(path, 0.3, held))
-    holder.start()
+    engine = make_engine(f"sqlite:///{sqlite_file}")
     try:
-        held.wait(5)
-        with engine.connect() as conn:
+        with write_lock_held_elsewhere(sqlite_file, 0.3), engine.connect() as conn:
             started = time.monotonic()
-            assert insert_ignoring_duplicates(conn, _event, values, "dedupe_key") is not None
+            assert insert_ignoring_duplicates(conn, _event, _lock_test_event(), "dedupe_key")
             waited = time.monotonic() - started
             conn.commit()
             busy = conn.connection.dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0]
     finally:
-        holder.join()
         engine.dispose()
     assert 0.2 < waited < 5  # it waited for the holder, and got the lock soon after
     assert busy == 30000  # the engine's busy timeout is back after the wait
 
 
 def test_sqlite_write_gives_up_after_the_busy_timeout(sqlite_file):
-    path = sqlite_file
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.2})
-    values = {"interaction_id": None, "event": "LOCK_TEST", "data": {}, "dedupe_key": None,
-              "time": dt.datetime.now(dt.UTC)}  # fmt: skip
-    held = threading.Event()
-    holder = threading.Thread(target=_hold_write_lock, args=(path, 1.0, held))
-    holder.start()
+    engine = create_engine(f"sqlite:///{sqlite_file}", connect_args={"timeout": 0.2})
     try:
-        held.wait(5)
-        with engine.connect() as conn:
+        with write_lock_held_elsewhere(sqlite_file, 1.0), engine.connect() as conn:
             started = time.monotonic()
             with pytest.raises(sqlite3.OperationalError, match="locked"):
-                insert_ignoring_duplicates(conn, _event, values, "dedupe_key")
+                insert_ignoring_duplicates(conn, _event, _lock_test_event(), "dedupe_key")
             assert 0.15 < time.monotonic() - started < 0.9
     finally:
-        holder.join()
         engine.dispose()
 
 
