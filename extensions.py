@@ -125,6 +125,7 @@ class Services:
     _redis: redis.Redis | None = field(default=None, repr=False)
     _twilio: Client | None = field(default=None, repr=False)
     _queue: Queue | None = field(default=None, repr=False)
+    _enqueue_script: Any = field(default=None, repr=False)
 
     @property
     def redis(self) -> redis.Redis:
@@ -143,6 +144,13 @@ class Services:
         return self._queue
 
     @property
+    def enqueue_script(self) -> Any:
+        """``enqueue``'s Lua script on this process's Redis client (EVALSHA, loaded once)."""
+        if self._enqueue_script is None or self._enqueue_script.registered_client is not self.redis:
+            self._enqueue_script = self.redis.register_script(_ENQUEUE_UNLESS_PENDING)
+        return self._enqueue_script
+
+    @property
     def twilio(self) -> Client:
         """twilio-python's REST client at ``TWILIO_API_BASE_URL`` (Twilio or the emulator)."""
         if self._twilio is None:
@@ -158,6 +166,7 @@ class Services:
             self._redis.close()
             self._redis = None
         self._queue = None
+        self._enqueue_script = None
 
 
 class CookieSessionOnDemand(SecureCookieSessionInterface):
@@ -281,34 +290,52 @@ def db_connection() -> Connection:
     return connection
 
 
-def enqueue(func: str, *args: Any, job_id: str | None = None, **kwargs: Any) -> Any:
+#: Enqueue a job unless its id is already waiting, in one round trip and atomically: the status
+#: check, the job hash, the queue's registration and the push (RQ's own ``unique=True`` refuses
+#: any job whose hash still exists, a finished one too, for as long as its result is kept).
+#: KEYS: the job hash, the queue list, the set of queues. ARGV: the job id, then field, value, …
+_ENQUEUE_UNLESS_PENDING = """
+local status = redis.call("HGET", KEYS[1], "status")
+if status == "queued" or status == "scheduled" then
+    return 0
+end
+redis.call("HSET", KEYS[1], unpack(ARGV, 2))
+redis.call("PERSIST", KEYS[1])
+redis.call("SADD", KEYS[3], KEYS[2])
+redis.call("RPUSH", KEYS[2], ARGV[1])
+return 1
+"""
+JOB_TIMEOUT_S = 120
+JOB_RETRY_INTERVALS_S = [5, 30, 120, 600, 1800]
+
+
+def enqueue(func: str, *args: Any, job_id: str, **kwargs: Any) -> Job | None:
     """Enqueue a job by dotted path with the project's retry/timeout policy.
 
     Call only after the rows the job reads are committed. ``job_id`` makes a job unique: a second
-    enqueue with the same id while the first is pending is a no-op returning None (idempotent
-    triggers); otherwise the new job.
+    enqueue with the same id while the first is queued or scheduled is a no-op returning None
+    (idempotent triggers); otherwise the new job, which replaces a finished or failed one.
     """
-    queue = services().queue
-    if job_id is not None:
-        # One HGET, not fetch_job (HGETALL, unpickling, a Job object): this runs in webhooks.
-        status = queue.connection.hget(Job.key_for(job_id), "status")
-        if status in (b"queued", b"scheduled"):
-            return None
-    # On our own pipeline: RQ sends the queue's registration and the job as one transaction
-    # (without one it makes a round trip for each).
-    with queue.connection.pipeline() as pipe:
-        job = queue.enqueue(
-            func,
-            *args,
-            job_id=job_id,
-            job_timeout=120,
-            result_ttl=3600,
-            failure_ttl=7 * 24 * 3600,
-            retry=Retry(max=5, interval=[5, 30, 120, 600, 1800]),
-            pipeline=pipe,
-            **kwargs,
-        )
-        pipe.execute()
+    services_ = services()
+    queue = services_.queue
+    job = queue.create_job(
+        func,
+        args=args,
+        kwargs=kwargs,
+        job_id=job_id,
+        timeout=JOB_TIMEOUT_S,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        retry=Retry(max=len(JOB_RETRY_INTERVALS_S), interval=JOB_RETRY_INTERVALS_S),
+    )
+    queue._prepare_for_queue(job)  # RQ's own: origin, enqueued_at, status, server version
+    fields: list[Any] = []
+    for name, value in job.to_dict().items():  # as RQ's scripts flatten a job for HSET
+        if value is not None:
+            fields += (name, value if isinstance(value, bytes | str) else str(value))
+    script = services_.enqueue_script
+    if not script(keys=[job.key, queue.key, queue.redis_queues_keys], args=[job.id, *fields]):
+        return None
     return job
 
 
