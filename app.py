@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify
+from flask.ctx import RequestContext
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -19,6 +20,7 @@ import extensions
 import routing.models  # noqa: F401 - the handler table on the metadata
 from ivr.flow import load_flow
 from settings import Settings, load_settings
+from webhooks import CarrierRoutes
 
 ROOT = Path(__file__).resolve().parent
 _PHONE_LIKE = re.compile(r"(?<![\w.])\+?\d[\d\s().\-]{5,}\d(?![\w.])")
@@ -55,15 +57,22 @@ def configure_logging(level: str) -> None:
 
 
 class HotlineFlask(Flask):
-    """Flask, remembering which functions are plain ``def`` functions.
+    """Flask with two savings per request, for the carrier's webhooks above all.
 
     Flask asks ``ensure_sync`` for the view and every request hook on every request, and
-    inspects each function again to see whether it is a coroutine; the answer never changes.
+    inspects each function again to see whether it is a coroutine; the answer never changes, so
+    it is remembered. A carrier webhook gets a request context without URL adapter and session.
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._sync_functions: dict[Any, Any] = {}
+        self._carrier_routes = CarrierRoutes(self)
+
+    def request_context(self, environ: dict[str, Any]) -> RequestContext:
+        """A carrier webhook's context skips the URL adapter and the session (see
+        ``webhooks.CarrierRequestContext``); every other request gets Flask's."""
+        return self._carrier_routes.context_for(environ) or super().request_context(environ)
 
     def ensure_sync(self, func: Any) -> Any:
         try:

@@ -13,10 +13,13 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Request, Response, abort, current_app, request
+from flask import Flask, Request, Response, abort, current_app, request
+from flask.ctx import RequestContext
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Rule
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,70 @@ def twilio_webhook(view: Callable[..., Any]) -> Callable[..., Any]:
             return result
         return Response(str(result), mimetype="text/xml")
 
+    wrapper.carrier_webhook = True  # type: ignore[attr-defined]
     return wrapper
+
+
+# ---------------------------------------------------------------- the request context
+
+
+class CarrierRequestContext(RequestContext):
+    """A carrier webhook's request context: its route already known, no session.
+
+    For every request Flask binds a URL adapter to it (host, scheme, script root), matches the
+    path and opens the cookie session. A webhook needs none of that: its route comes from
+    ``CarrierRoutes`` and it never has a session (it reads no cookie and sets none; the session
+    is Flask's null session, so nothing is saved either). The rest is Flask's own request
+    handling: hooks, error handlers, signals, teardown.
+    """
+
+    def __init__(self, app: Flask, environ: dict[str, Any], rule: Rule, view_args: dict) -> None:
+        # RequestContext.__init__ without the URL adapter (Flask 3.1's attributes; the webhook
+        # tests run every request through here).
+        self.app = app
+        self.request = req = app.request_class(environ)
+        req.json_module = app.json
+        req.url_rule, req.view_args = rule, view_args
+        self.url_adapter = None
+        self.flashes = None
+        self._session = app.session_interface.make_null_session(app)
+        self._after_request_functions = []
+        self._cv_tokens = []
+
+
+class CarrierRoutes:
+    """Which POST paths are carrier webhooks (views wrapped by ``twilio_webhook``): a table
+    filled as paths are first seen, matched by Flask's own URL map. Paths of other views are
+    remembered as "not ours"; paths that match nothing are not remembered, and the table stops
+    growing at ``limit`` (a path parameter such as a menu node makes each value a new path)."""
+
+    def __init__(self, app: Flask, limit: int = 1024):
+        self.app = app
+        self.limit = limit
+        self._known: dict[str, tuple[Rule, dict[str, Any]] | None] = {}
+
+    def context_for(self, environ: dict[str, Any]) -> CarrierRequestContext | None:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return None
+        path = environ.get("PATH_INFO", "")
+        try:
+            found = self._known[path]
+        except KeyError:
+            found = self._match(environ, path)
+        if found is None:
+            return None
+        return CarrierRequestContext(self.app, environ, found[0], dict(found[1]))
+
+    def _match(self, environ: dict[str, Any], path: str) -> tuple[Rule, dict[str, Any]] | None:
+        try:
+            rule, args = self.app.url_map.bind_to_environ(environ).match(return_rule=True)
+        except HTTPException:  # 404, 405, a redirect: Flask's own handling says so
+            return None
+        view = self.app.view_functions.get(rule.endpoint)
+        found = (rule, args) if getattr(view, "carrier_webhook", False) else None
+        if len(self._known) < self.limit:
+            self._known[path] = found
+        return found
 
 
 _CONTROL = dict.fromkeys(range(32))
