@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, Request, Response, abort, current_app, request
 from flask.ctx import RequestContext
+from flask.globals import _cv_request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.datastructures import MultiDict
@@ -163,14 +164,23 @@ _CONTROL = dict.fromkeys(range(32))
 MAX_CARRIER_INT = 10**7  # durations and counts from the carrier are far below this
 
 
+def posted() -> MultiDict[str, str]:
+    """The current request's form, from Flask's context variable (not the ``request`` proxy:
+    the views read a parameter at a time)."""
+    try:
+        return _cv_request.get().request.form
+    except LookupError:
+        raise RuntimeError("Working outside of request context.") from None
+
+
 def form_value(name: str, limit: int = 256) -> str:
     """A posted parameter, truncated and without control characters (NUL breaks PostgreSQL)."""
-    return (request.form.get(name) or "")[:limit].translate(_CONTROL)
+    return (posted().get(name) or "")[:limit].translate(_CONTROL)
 
 
 def form_int(name: str, default: int | None = None) -> int | None:
     """A small non-negative integer parameter; anything else (huge, negative, text): default."""
-    value = (request.form.get(name) or "").strip()
+    value = (posted().get(name) or "").strip()
     if not value.isascii() or not value.isdigit() or len(value) > 8:
         return default
     number = int(value)

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, request, send_from_directory
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from extensions import db_connection, enqueue, services
+from extensions import app_context, db_connection, enqueue, services
 from inquiries.models import FINAL_CALL_STATUSES
 from inquiries.service import RECORDING_STATUS_RANK, CallLog, CallState
 from ivr import fallback, journal
@@ -42,17 +42,18 @@ JOURNAL_REPLAY_JOB = "ivr-fallback-journal-replay"
 
 
 def flow() -> Flow:
-    return current_app.extensions["ivr_flow"]
+    return app_context().app.extensions["ivr_flow"]  # type: ignore[no-any-return]
 
 
 def speaker() -> Speaker:
-    settings = services().settings
+    extensions = app_context().app.extensions
+    settings = extensions["hotline"].settings
     return Speaker(
-        flow(),
+        extensions["ivr_flow"],
         PromptAudio(settings.prompt_audio_path),
         settings.public_base_url,
         settings.message_max_seconds,
-        shared=current_app.extensions.setdefault("ivr_shared_twiml", {}),
+        shared=extensions.setdefault("ivr_shared_twiml", {}),
     )
 
 
