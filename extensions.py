@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import redis
-from flask import Flask, Request, g, has_app_context
+from flask import Flask, Request, has_app_context
 from flask.ctx import AppContext
 from flask.globals import _cv_app
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
@@ -260,10 +260,11 @@ def init_app(app: Flask, settings: Settings) -> Services:
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
+        g_ = app_context().g  # not the ``g`` proxy: this runs after every request
+        session = g_.pop("db_session", None)
         if session is not None:
             session.close()
-        connection = g.pop("db_connection", None)
+        connection = g_.pop("db_connection", None)
         if connection is not None:
             connection.close()  # rolls back whatever was not committed
 

@@ -26,7 +26,8 @@ CONSOLE_PREFIX = "/console"
 
 
 def is_console_request() -> bool:
-    return request.path == CONSOLE_PREFIX or request.path.startswith(CONSOLE_PREFIX + "/")
+    path = request.path
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 def init_app(app: Flask, *, production: bool) -> None:

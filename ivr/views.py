@@ -31,7 +31,7 @@ from ivr.twiml import (
 from recordings import service as recordings
 from recordings.models import PENDING
 from routing.handover import MESSAGE_BOX, QUEUE, hand_over
-from webhooks import EMPTY_TWIML, form_int, form_value, twilio_webhook
+from webhooks import EMPTY_TWIML, current_request, form_int, form_value, twilio_webhook
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__)
@@ -346,7 +346,7 @@ def webhook_failed(exc: Exception):
 
 def _int_arg(name: str, default: int) -> int:
     try:
-        return int(request.args.get(name, default))
+        return int(current_request().args.get(name, default))
     except (TypeError, ValueError):
         return default
 
