@@ -95,6 +95,16 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value
 
 
+#: Checkpoint the WAL when it reaches this many pages (SQLite's default: 1,000). Two processes
+#: that write in turn keep a WAL from restarting, and past the threshold every commit starts a
+#: checkpoint again, each with two fsyncs: at 1,000 pages that was one checkpoint per ~7 webhooks;
+#: at 10,000 (a WAL of up to ~40 MB) a quarter as many fsyncs. With ``synchronous=NORMAL`` a
+#: commit is on disk when the WAL is synced (at the next checkpoint) or written back by the OS
+#: (within ~30 s on Linux), whichever comes first: at the usual load the OS comes first either
+#: way; in a surge of ~1,000 webhooks/s the checkpoints come every ~0.6 s instead of ~0.06 s.
+SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings each database needs to behave under concurrent writers."""
     if url.startswith("sqlite"):
@@ -105,6 +115,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()

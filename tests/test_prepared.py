@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import bindparam, create_engine, select, update
 from sqlalchemy.types import TypeDecorator
 
-from extensions import Base, UTCDateTime, make_engine
+from extensions import SQLITE_WAL_AUTOCHECKPOINT_PAGES, Base, UTCDateTime, make_engine
 from inquiries.models import Caller, CallEvent, Inquiry, Interaction
 from prepared import Prepared, insert_ignoring_duplicates
 
@@ -207,3 +207,17 @@ def test_utc_datetimes_are_stored_on_sqlite_as_sqlalchemys_own_processors_store_
     dialect = create_engine("sqlite://").dialect
     impl = UTCDateTime().dialect_impl(dialect)
     assert impl.bind_processor(dialect)(value) == TypeDecorator.bind_processor(impl, dialect)(value)
+
+
+def test_sqlite_connections_are_set_up_for_concurrent_writers(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'pragmas.sqlite3'}")
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert raw.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+            checkpoint = raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+            assert checkpoint == SQLITE_WAL_AUTOCHECKPOINT_PAGES > 1000  # SQLite's default
+            assert raw.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    finally:
+        engine.dispose()
