@@ -139,3 +139,17 @@ def test_errors_are_generic_pages(app, client) -> None:
     assert response.headers["Cache-Control"] == "no-store"
     missing = client.get("/console/no/such/page")
     assert missing.status_code == 404 and b"There is no such page." in missing.data
+
+
+def test_a_header_the_view_set_itself_is_kept(app) -> None:
+    stricter = "default-src 'none'"
+
+    def own_policy():
+        return "ok", 200, {"Content-Security-Policy": stricter, "X-Frame-Options": "SAMEORIGIN"}
+
+    app.add_url_rule("/test-own-policy", "test_own_policy", own_policy)
+    headers = app.test_client().get("/test-own-policy").headers
+    assert headers.getlist("Content-Security-Policy") == [stricter]
+    assert headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert headers["X-Content-Type-Options"] == "nosniff"  # the others are added
+    assert headers["Referrer-Policy"] == "no-referrer"
