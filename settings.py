@@ -8,12 +8,14 @@ instance folder (``instance/secrets.json``), so a newcomer runs the hotline with
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import functools
 import json
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,10 +245,14 @@ class Settings:
 
 
 def _generated_secrets(instance_path: Path) -> dict[str, str]:
-    """Development secrets, generated once and kept in the instance folder (mode 0600)."""
+    """Development secrets, generated once and kept in the instance folder (mode 0600).
+
+    Processes that start together on a fresh instance (web workers, the RQ worker) all end up
+    with the same secrets: the file is written whole under a temporary name, then linked into
+    place, which fails for all but the first; the others read the first one's."""
     path = instance_path / "secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    with contextlib.suppress(FileNotFoundError):
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
     instance_path.mkdir(parents=True, exist_ok=True)
     data = {
         "SECRET_KEY": secrets.token_urlsafe(48),
@@ -256,9 +262,17 @@ def _generated_secrets(instance_path: Path) -> dict[str, str]:
         "TWILIO_ACCOUNT_SID": "AC" + secrets.token_hex(16),
         "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
+    fd, temporary = tempfile.mkstemp(dir=instance_path, prefix=".secrets-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as fh:  # mkstemp: mode 0600
+            json.dump(data, fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(temporary, path)
+    except FileExistsError:  # another process was first
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    finally:
+        os.unlink(temporary)
     return data
 
 

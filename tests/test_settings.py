@@ -207,3 +207,32 @@ def test_importing_app_does_no_work(tmp_path: Path) -> None:
     assert done.stdout.strip() == "[]"  # the WSGI app was not built
     assert sorted(tmp_path.rglob("*")) == before
     assert sorted((ROOT / "instance").rglob("*")) == instance_before
+
+
+def _secret_key_of(instance: str, start, results) -> None:
+    start.wait()  # all at once
+    environ = {"HOTLINE_ENV": "development", "HOTLINE_INSTANCE_PATH": instance}
+    try:
+        results.put(load_settings(environ).secret_key)
+    except Exception as exc:
+        results.put(f"error: {exc!r}")
+
+
+def test_processes_starting_together_share_the_generated_secrets(tmp_path: Path) -> None:
+    """Web workers and the RQ worker start at once on a fresh instance: one set of secrets."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        instance = str(tmp_path / f"instance{attempt}")
+        start, results = ctx.Barrier(8), ctx.Queue()
+        procs = [
+            ctx.Process(target=_secret_key_of, args=(instance, start, results)) for _ in range(8)
+        ]
+        for proc in procs:
+            proc.start()
+        keys = [results.get(timeout=60) for _ in procs]
+        for proc in procs:
+            proc.join(timeout=10)
+        assert len(set(keys)) == 1 and not keys[0].startswith("error"), keys
+        assert [p.name for p in Path(instance).iterdir()] == ["secrets.json"]
