@@ -272,6 +272,9 @@ def _parse_urlencoded(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+_URLENCODED = "application/x-www-form-urlencoded"
+
+
 class FormRequest(Request):
     """Flask's request, with small url-encoded bodies (every carrier webhook) parsed directly.
 
@@ -290,7 +293,10 @@ class FormRequest(Request):
         if (
             length is None
             or length > self.MAX_DIRECT_FORM
-            or self.mimetype != "application/x-www-form-urlencoded"
+            or (
+                self.environ.get("CONTENT_TYPE") != _URLENCODED  # as the carrier sends it
+                and self.mimetype != _URLENCODED  # any other spelling: parsed
+            )
         ):
             super()._load_form_data()
             return

@@ -36,6 +36,8 @@ class PromptAudio:
 
     def _listing(self, language: str) -> frozenset[str]:
         folder = os.path.join(self.root, language)
+        if not os.access(folder, os.F_OK):  # usual: no recorded prompts (and no exception)
+            return frozenset()
         try:
             mtime = os.stat(folder).st_mtime_ns
         except OSError:

@@ -67,6 +67,14 @@ def test_field_shaped_bodies_give_the_same_form_as_werkzeug(fields) -> None:
     same_form("&".join(f"{name}={value}" for name, value in fields).encode())
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    [URLENCODED, "Application/X-WWW-Form-Urlencoded", f"{URLENCODED}; charset=utf-8"],
+)
+def test_any_spelling_of_the_urlencoded_type_gives_the_same_form(content_type) -> None:
+    same_form(b"To=%2B15005550006&Digits=1&SpeechResult=da+da", content_type)
+
+
 def test_other_content_types_go_to_werkzeug() -> None:
     same_form(b'{"a": 1}', "application/json")
     ours, _ = both(b"--x\r\n", "multipart/form-data; boundary=x")
