@@ -635,7 +635,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--paced-seconds", type=float, default=12.0, help="paced: duration in seconds (12)")
     add("--clients", type=int, default=4, help="load generator processes (4)")
     add("--warmup-calls", type=int, default=40, help="unmeasured calls per server first (40)")
-    add("--rounds", type=int, default=3, help="saturation: rounds of baseline + app runs (3)")
+    add("--rounds", type=int, default=5, help="saturation: rounds of baseline + app runs (5)")
     add("--worker-class", default="sync", choices=("sync", "gthread"), help="gunicorn's (sync)")
     add("--threads", type=int, default=4, help="threads per gthread worker (4)")
     add("--quick", action="store_true", help="a tiny run: a smoke check")
