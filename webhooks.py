@@ -80,6 +80,25 @@ def _validator(token: str) -> RequestValidator:
     return RequestValidator(token)
 
 
+class TwiMLResponse(Response):
+    """A webhook's answer: its headers go out as they are when there is nothing to adjust.
+
+    Werkzeug copies a response's headers before sending them (checking each again), to make a
+    relative ``Location`` absolute or drop headers a 204/304 must not carry. A TwiML answer is
+    a 200 with its length set and no location: nothing to adjust."""
+
+    def get_wsgi_headers(self, environ: dict[str, Any]) -> Any:
+        headers = self.headers
+        if (
+            self.status_code == 200
+            and "Content-Length" in headers
+            and "Location" not in headers
+            and "Content-Location" not in headers
+        ):
+            return headers
+        return super().get_wsgi_headers(environ)
+
+
 def twilio_webhook(view: Callable[..., Any]) -> Callable[..., Any]:
     """Reject unsigned/forged requests with 403; answer with TwiML (``text/xml``)."""
 
@@ -94,7 +113,7 @@ def twilio_webhook(view: Callable[..., Any]) -> Callable[..., Any]:
         result = view(*args, **kwargs)
         if isinstance(result, Response):
             return result
-        return Response(str(result), mimetype="text/xml")
+        return TwiMLResponse(str(result), mimetype="text/xml")
 
     wrapper.carrier_webhook = True  # type: ignore[attr-defined]
     return wrapper
