@@ -29,6 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from twilio.rest import Client
 from werkzeug.exceptions import ClientDisconnected
 
+import prepared
 from dataprotection import DataProtector
 from settings import Settings
 
@@ -104,6 +105,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 #: (within ~30 s on Linux), whichever comes first: at the usual load the OS comes first either
 #: way; in a surge of ~1,000 webhooks/s the checkpoints come every ~0.6 s instead of ~0.06 s.
 SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def make_engine(url: str) -> Engine:
@@ -112,14 +114,24 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        def _sqlite_pragmas(dbapi_conn: Any, record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.close()
+            record.info[prepared.BUSY_TIMEOUT_MS] = SQLITE_BUSY_TIMEOUT_MS
+            record.info[prepared.BUSY_TIMEOUT_RESTORED_LAZILY] = True
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _busy_timeout_back(conn: Any, cursor: Any, *_args: Any) -> None:
+            # Prepared statements may leave it at 0 (prepared.begin_immediate); SQLAlchemy's own
+            # statements (the ORM, Core) rely on SQLite's busy handler.
+            info = conn.connection.info
+            if info.get(prepared.BUSY_TIMEOUT_OFF):
+                prepared.restore_busy_timeout(cursor.connection, info)
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)

@@ -113,9 +113,14 @@ class Prepared:
             conn.begin()  # so that Connection.commit() commits what runs here
         fairy = conn.connection
         dbapi = fairy.dbapi_connection
-        if self.is_write and isinstance(dbapi, sqlite3.Connection) and not dbapi.in_transaction:
-            begin_immediate(dbapi, fairy.info)
         cursor = dbapi.cursor()
+        if isinstance(dbapi, sqlite3.Connection) and not dbapi.in_transaction:
+            info = fairy.info
+            if self.is_write:
+                begin_immediate(dbapi, info)
+            elif info.get(BUSY_TIMEOUT_OFF):  # a read outside a transaction: it may wait too
+                _polling(cursor, compiled.sql, compiled.parameters(params), info[BUSY_TIMEOUT_MS])
+                return compiled, cursor
         cursor.execute(compiled.sql, compiled.parameters(params))
         return compiled, cursor
 
@@ -167,33 +172,63 @@ def insert_ignoring_duplicates(
     return statement.scalar(conn, values)
 
 
+#: ``connection.info`` keys (the pool's per-connection dict). The connection's busy timeout in
+#: ms; whether an engine hook restores it before SQLAlchemy's next statement (``make_engine``'s
+#: engines), so that ``begin_immediate`` may leave it at 0; and whether it is at 0 now.
+BUSY_TIMEOUT_MS = "busy_timeout_ms"
+BUSY_TIMEOUT_RESTORED_LAZILY = "busy_timeout_restored_lazily"
+BUSY_TIMEOUT_OFF = "busy_timeout_off"
+
+
 def begin_immediate(dbapi: sqlite3.Connection, info: dict[str, Any] | None = None) -> None:
     """Start a write transaction on SQLite, polling for the write lock (see the module).
 
-    ``info``: a dict that lives as long as the connection (the pool's ``connection.info``), to
-    remember the connection's busy timeout instead of asking for it each time."""
+    ``info``: the connection's ``connection.info``, to remember its busy timeout instead of
+    asking for it each time. On a connection whose engine restores the busy timeout before its
+    own statements (``BUSY_TIMEOUT_RESTORED_LAZILY``) it is left at 0: the webhooks' statements
+    (here) poll, and setting it twice per transaction costs two statements per webhook."""
+    info = info if info is not None else {}
     cursor = dbapi.cursor()
     try:
-        timeout_ms = info.get("busy_timeout_ms") if info is not None else None
-        if timeout_ms is None:
-            cursor.execute("PRAGMA busy_timeout")
-            timeout_ms = cursor.fetchone()[0]
-            if info is not None:
-                info["busy_timeout_ms"] = timeout_ms
-        cursor.execute("PRAGMA busy_timeout=0")
+        timeout_ms = _busy_timeout_ms(cursor, info)
+        if not info.get(BUSY_TIMEOUT_OFF):
+            cursor.execute("PRAGMA busy_timeout=0")
+            info[BUSY_TIMEOUT_OFF] = True
         try:
-            deadline = time.monotonic() + (timeout_ms / 1000 if timeout_ms else 0)
-            pause = 0.0001
-            while True:
-                try:
-                    cursor.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or time.monotonic() >= deadline:
-                        raise
-                time.sleep(pause)
-                pause = min(pause * 1.25, 0.002)
+            _polling(cursor, "BEGIN IMMEDIATE", (), timeout_ms)
         finally:
-            cursor.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
+            if not info.get(BUSY_TIMEOUT_RESTORED_LAZILY):
+                restore_busy_timeout(dbapi, info)
     finally:
         cursor.close()
+
+
+def restore_busy_timeout(dbapi: sqlite3.Connection, info: dict[str, Any]) -> None:
+    """Give the connection its busy timeout back if ``begin_immediate`` left it at 0."""
+    if info.get(BUSY_TIMEOUT_OFF):
+        dbapi.execute(f"PRAGMA busy_timeout={int(info[BUSY_TIMEOUT_MS])}")
+        info[BUSY_TIMEOUT_OFF] = False
+
+
+def _busy_timeout_ms(cursor: sqlite3.Cursor, info: dict[str, Any]) -> int:
+    timeout_ms = info.get(BUSY_TIMEOUT_MS)
+    if timeout_ms is None:
+        cursor.execute("PRAGMA busy_timeout")
+        timeout_ms = info[BUSY_TIMEOUT_MS] = cursor.fetchone()[0]
+    return int(timeout_ms)
+
+
+def _polling(cursor: sqlite3.Cursor, sql: str, parameters: Any, timeout_ms: int) -> None:
+    """``cursor.execute``, tried again every ~0.1 ms while the database is locked, up to
+    ``timeout_ms`` (SQLite's own busy handler would sleep 1, 2, 5, 10 … ms)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    pause = 0.0001
+    while True:
+        try:
+            cursor.execute(sql, parameters)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 1.25, 0.002)

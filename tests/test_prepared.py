@@ -19,7 +19,7 @@ from sqlalchemy.types import TypeDecorator
 
 from extensions import SQLITE_WAL_AUTOCHECKPOINT_PAGES, Base, UTCDateTime, make_engine
 from inquiries.models import Caller, CallEvent, Inquiry, Interaction
-from prepared import Prepared, insert_ignoring_duplicates
+from prepared import Prepared, _polling, insert_ignoring_duplicates
 
 _event = CallEvent.__table__
 _inquiry = Inquiry.__table__
@@ -181,11 +181,54 @@ def test_sqlite_write_waits_for_the_lock_and_keeps_the_busy_timeout(sqlite_file)
             assert insert_ignoring_duplicates(conn, _event, _lock_test_event(), "dedupe_key")
             waited = time.monotonic() - started
             conn.commit()
-            busy = conn.connection.dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0]
+            raw = conn.connection.dbapi_connection
+            left = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+            seen = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()  # SQLAlchemy's own
+            after = raw.execute("PRAGMA busy_timeout").fetchone()[0]
     finally:
         engine.dispose()
     assert 0.2 < waited < 5  # it waited for the holder, and got the lock soon after
-    assert busy == 30000  # the engine's busy timeout is back after the wait
+    assert left == 0  # prepared statements poll; the busy timeout is restored lazily...
+    assert seen == after == 30000  # ...before SQLAlchemy's next statement, which relies on it
+
+
+def test_sqlite_busy_timeout_is_restored_at_once_on_other_engines(sqlite_file):
+    engine = create_engine(f"sqlite:///{sqlite_file}", connect_args={"timeout": 7})
+    try:
+        with engine.connect() as conn:
+            assert insert_ignoring_duplicates(conn, _event, _lock_test_event(), "dedupe_key")
+            raw = conn.connection.dbapi_connection
+            assert raw.execute("PRAGMA busy_timeout").fetchone()[0] == 7000  # no hook to do it
+    finally:
+        engine.dispose()
+
+
+def _hold_exclusive(path: str, seconds: float, held: threading.Event) -> None:
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")  # readers too get "database is locked" until it closes
+    held.set()
+    time.sleep(seconds)
+    holder.close()
+
+
+def test_a_read_while_the_busy_timeout_is_off_polls_too(sqlite_file):
+    held = threading.Event()
+    holder = threading.Thread(target=_hold_exclusive, args=(sqlite_file, 0.3, held))
+    holder.start()
+    try:
+        held.wait(5)
+        reader = sqlite3.connect(sqlite_file, isolation_level=None, timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            reader.execute("SELECT count(*) FROM call_event")
+        started = time.monotonic()
+        cursor = reader.cursor()
+        _polling(cursor, "SELECT count(*) FROM call_event", (), 5000)
+        assert cursor.fetchone() == (0,)
+        assert 0.1 < time.monotonic() - started < 4
+        reader.close()
+    finally:
+        holder.join()
 
 
 def test_sqlite_write_gives_up_after_the_busy_timeout(sqlite_file):
