@@ -285,6 +285,11 @@ def _parse_urlencoded(text: str) -> list[tuple[str, str]]:
 
 
 _URLENCODED = "application/x-www-form-urlencoded"
+#: The spellings carriers send, recognised without parsing the header (werkzeug's form parser
+#: reads every url-encoded body as UTF-8 whatever the charset parameter says).
+_URLENCODED_AS_SENT = frozenset(
+    (_URLENCODED, f"{_URLENCODED}; charset=utf-8", f"{_URLENCODED}; charset=UTF-8")
+)
 
 
 class FormRequest(Request):
@@ -306,7 +311,7 @@ class FormRequest(Request):
             length is None
             or length > self.MAX_DIRECT_FORM
             or (
-                self.environ.get("CONTENT_TYPE") != _URLENCODED  # as the carrier sends it
+                self.environ.get("CONTENT_TYPE") not in _URLENCODED_AS_SENT
                 and self.mimetype != _URLENCODED  # any other spelling: parsed
             )
         ):

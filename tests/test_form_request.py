@@ -69,7 +69,13 @@ def test_field_shaped_bodies_give_the_same_form_as_werkzeug(fields) -> None:
 
 @pytest.mark.parametrize(
     "content_type",
-    [URLENCODED, "Application/X-WWW-Form-Urlencoded", f"{URLENCODED}; charset=utf-8"],
+    [
+        URLENCODED,
+        "Application/X-WWW-Form-Urlencoded",
+        f"{URLENCODED}; charset=utf-8",
+        f"{URLENCODED}; charset=UTF-8",
+        f"{URLENCODED}; charset=latin-1",  # werkzeug reads UTF-8 all the same
+    ],
 )
 def test_any_spelling_of_the_urlencoded_type_gives_the_same_form(content_type) -> None:
     same_form(b"To=%2B15005550006&Digits=1&SpeechResult=da+da", content_type)
