@@ -199,14 +199,22 @@ def posted() -> MultiDict[str, str]:
     return current_request().form
 
 
+def _posted_first(name: str) -> str:
+    """The first value of a posted parameter, or "". Not ``MultiDict.get``: for a missing name
+    that raises and catches werkzeug's ``BadRequestKeyError`` (an HTTP exception, costly to
+    build), and most webhooks lack a few of the parameters they look for."""
+    values = dict.get(posted(), name)  # a MultiDict is a dict of lists underneath
+    return values[0] if values else ""
+
+
 def form_value(name: str, limit: int = 256) -> str:
     """A posted parameter, truncated and without control characters (NUL breaks PostgreSQL)."""
-    return (posted().get(name) or "")[:limit].translate(_CONTROL)
+    return _posted_first(name)[:limit].translate(_CONTROL)
 
 
 def form_int(name: str, default: int | None = None) -> int | None:
     """A small non-negative integer parameter; anything else (huge, negative, text): default."""
-    value = (posted().get(name) or "").strip()
+    value = _posted_first(name).strip()
     if not value.isascii() or not value.isdigit() or len(value) > 8:
         return default
     number = int(value)

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Request
 
 from extensions import FormRequest
 from tests.conftest import call_params, new_call_sid
+from webhooks import form_int, form_value
 
 URLENCODED = "application/x-www-form-urlencoded"
 
@@ -102,3 +103,14 @@ def test_a_webhook_response_sets_no_cookie(client, carrier) -> None:
     assert "Set-Cookie" not in response.headers
     assert "Vary" not in response.headers
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_form_helpers_read_the_first_value_and_tolerate_missing_names(app) -> None:
+    body = "Digits=12&Digits=9&From=%2B7%00916&RecordingDuration=42&Big=123456789&Neg=-3"
+    with app.test_request_context("/voice/x", method="POST", data=body, content_type=URLENCODED):
+        assert form_value("Digits") == "12"  # the first of repeated values, as MultiDict.get
+        assert form_value("From") == "+7916"  # control characters dropped
+        assert form_value("Digits", limit=1) == "1"
+        assert form_value("SpeechResult") == ""  # missing
+        assert form_int("RecordingDuration") == 42
+        assert form_int("Big") is None and form_int("Neg", 0) == 0 and form_int("Nope", 5) == 5
