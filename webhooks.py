@@ -89,13 +89,12 @@ class TwiMLResponse(Response):
 
     def get_wsgi_headers(self, environ: dict[str, Any]) -> Any:
         headers = self.headers
-        if (
-            self.status_code == 200
-            and "Content-Length" in headers
-            and "Location" not in headers
-            and "Content-Location" not in headers
-        ):
-            return headers
+        if self.status_code == 200:
+            # One pass over the few headers (``name in headers`` raises and catches werkzeug's
+            # BadRequestKeyError for each name it does not find).
+            names = {name.lower() for name, _ in headers}
+            if "content-length" in names and not names & {"location", "content-location"}:
+                return headers
         return super().get_wsgi_headers(environ)
 
 
