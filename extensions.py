@@ -23,7 +23,7 @@ from flask.ctx import AppContext
 from flask.globals import _cv_app
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from rq import Queue, Retry
-from rq.job import Job, JobStatus
+from rq.job import Job
 from sqlalchemy import Connection, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from twilio.rest import Client
@@ -111,7 +111,10 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def make_engine(url: str) -> Engine:
     """An engine with the settings each database needs to behave under concurrent writers."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, record: Any) -> None:
@@ -171,9 +174,6 @@ class ConnectionShelf:
             if connection.in_transaction():
                 connection.rollback()
             if self.size and not connection.invalidated:
-                raw = connection.connection.dbapi_connection
-                if raw is not None and raw.in_transaction:  # pragma: no cover - a raw cursor's
-                    raw.rollback()
                 with self._lock:
                     if len(self._shelf) < self.size:
                         self._shelf.append(connection)
@@ -424,12 +424,10 @@ def enqueue(func: str, *args: Any, job_id: str, **kwargs: Any) -> Job | None:
         kwargs=kwargs,
         connection=queue.connection,
         id=job_id,
-        origin=queue.name,
         timeout=JOB_TIMEOUT_S,
         result_ttl=3600,
         failure_ttl=7 * 24 * 3600,
         retry=Retry(max=len(JOB_RETRY_INTERVALS_S), interval=JOB_RETRY_INTERVALS_S),
-        status=JobStatus.QUEUED,
     )
     queue._prepare_for_queue(job)  # RQ's own: origin, enqueued_at, status, server version
     fields: list[Any] = []

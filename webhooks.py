@@ -83,9 +83,9 @@ def _validator(token: str) -> RequestValidator:
 class TwiMLResponse(Response):
     """A webhook's answer: its headers go out as they are when there is nothing to adjust.
 
-    Werkzeug copies a response's headers before sending them (checking each again), to make a
-    relative ``Location`` absolute or drop headers a 204/304 must not carry. A TwiML answer is
-    a 200 with its length set and no location: nothing to adjust."""
+    Werkzeug copies a response's headers before sending them (checking each again), to adjust
+    ``Location`` headers, set a missing length or drop headers a 1xx/204/304 must not carry. A
+    TwiML answer is a 200 with its length set and no location: nothing to adjust."""
 
     def get_wsgi_headers(self, environ: dict[str, Any]) -> Any:
         headers = self.headers
