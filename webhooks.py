@@ -193,16 +193,11 @@ def current_request() -> Request:
         raise RuntimeError("Working outside of request context.") from None
 
 
-def posted() -> MultiDict[str, str]:
-    """The current request's form."""
-    return current_request().form
-
-
 def _posted_first(name: str) -> str:
     """The first value of a posted parameter, or "". Not ``MultiDict.get``: for a missing name
     that raises and catches werkzeug's ``BadRequestKeyError`` (an HTTP exception, costly to
     build), and most webhooks lack a few of the parameters they look for."""
-    values = dict.get(posted(), name)  # a MultiDict is a dict of lists underneath
+    values = dict.get(current_request().form, name)  # a MultiDict: a dict of lists underneath
     return values[0] if values else ""
 
 
