@@ -115,14 +115,15 @@ class Prepared:
         fairy = conn.connection
         dbapi = fairy.dbapi_connection
         cursor = dbapi.cursor()
+        parameters = compiled.parameters(params)  # before the write lock: it waits for no one
         if isinstance(dbapi, sqlite3.Connection) and not dbapi.in_transaction:
             info = fairy.info
             if self.is_write:
                 begin_immediate(dbapi, info)
             elif info.get(BUSY_TIMEOUT_OFF):  # a read outside a transaction: it may wait too
-                _polling(cursor, compiled.sql, compiled.parameters(params), info[BUSY_TIMEOUT_MS])
+                _polling(cursor, compiled.sql, parameters, info[BUSY_TIMEOUT_MS])
                 return compiled, cursor
-        cursor.execute(compiled.sql, compiled.parameters(params))
+        cursor.execute(compiled.sql, parameters)
         return compiled, cursor
 
     def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 from flask import Blueprint, abort, current_app, request, send_from_directory
 from twilio.twiml.voice_response import VoiceResponse
@@ -101,33 +102,57 @@ def enter_node(
     attempt: int = 1,
     before: tuple[str, ...] = (),
 ) -> VoiceResponse:
-    """The TwiML for arriving at ``node`` (say nodes run straight on into their next node)."""
+    """Arrive at ``node``: its writes (committed here), then its TwiML.
+
+    The TwiML is built after the commit: on SQLite the write lock is held from a webhook's first
+    write to its commit, and the other workers wait for it; building the answer inside that
+    window made them wait for that too."""
+    render = _arrive(calls, node, call, attempt, before)
+    commit()
+    return render()
+
+
+def _arrive(
+    calls: CallLog,
+    node: Node,
+    call: CallState | None,
+    attempt: int = 1,
+    before: tuple[str, ...] = (),
+) -> Callable[[], VoiceResponse]:
+    """``enter_node``'s writes; returns what builds its TwiML (say nodes run straight on into
+    their next node)."""
     language = language_of(call)
     spk = speaker()
     if node.type == "menu":
-        return render_menu(spk, node, language, attempt, before)
+        return lambda: render_menu(spk, node, language, attempt, before)
     if call is not None:
         calls.record_ivr_step(
             call, node.name, None, dedupe_key=f"ivr:{call.provider_sid}:{node.name}:enter"
         )
     if node.type == "say":
-        said = VoiceResponse()
-        spk.prompts(said, language, node.prompts)
-        return concat(said, enter_node(calls, flow().nodes[node.next or ""], call))
+        rest = _arrive(calls, flow().nodes[node.next or ""], call)
+
+        def said_then_rest() -> VoiceResponse:
+            said = VoiceResponse()
+            spk.prompts(said, language, node.prompts)
+            return concat(said, rest())
+
+        return said_then_rest
     if node.type == "goodbye":
-        return render_goodbye(spk, language, node.prompts)
+        return lambda: render_goodbye(spk, language, node.prompts)
     if node.type == "handover" and call is not None:
         decision = hand_over(calls, call, reason=node.name)
         if decision.action == MESSAGE_BOX:
             intro = (*node.prompts, decision.prompt)
-            return render_message_box(spk, language, intro, 1, decision.callback_requested)
+            return lambda: render_message_box(spk, language, intro, 1, decision.callback_requested)
         if decision.action == QUEUE:
             intro = (*node.prompts, decision.prompt)
-            return render_queue(
+            return lambda: render_queue(
                 spk, language, intro, decision.queue_name, decision.wait_url, decision.action_url
             )
     # message_box (or a hand-over without a call to attach it to)
-    return render_message_box(spk, language, node.prompts or ("operators_busy",), 1, False)
+    prompts = node.prompts or ("operators_busy",)
+    return lambda: render_message_box(spk, language, prompts, 1, False)
 
 
 @bp.post("/voice/incoming")
@@ -140,8 +165,7 @@ def incoming() -> VoiceResponse:
             call, "IVR_ENTER", {"direction": call.direction},
             dedupe_key=f"enter:{call.provider_sid}",
         )  # fmt: skip
-    response = enter_node(calls, flow().nodes[flow().start], call)
-    commit()
+    response = enter_node(calls, flow().nodes[flow().start], call)  # committed there
     _replay_journal_if_needed()
     return response
 
@@ -186,8 +210,7 @@ def menu_answer(node_name: str) -> VoiceResponse:
             response = enter_node(calls, the_flow.nodes[node.on_fail or the_flow.start], call)
         else:
             response = enter_node(calls, node, call, attempt + 1, before=(problem,))
-    commit()
-    return response
+    return response  # enter_node committed the writes
 
 
 def _apply_choice(calls: CallLog, call: CallState, chosen: dict[str, str]) -> None:
@@ -214,9 +237,8 @@ def message_recorded() -> VoiceResponse:
              "ended_by": form_value("Digits", 16)},
             dedupe_key=f"message:{call.provider_sid}:{rec_sid}",
         )  # fmt: skip
-    response = render_goodbye(speaker(), language_of(call), ("message_thanks", "goodbye"))
-    commit()
-    return response
+    commit()  # before the TwiML is built (see enter_node)
+    return render_goodbye(speaker(), language_of(call), ("message_thanks", "goodbye"))
 
 
 @bp.post("/voice/message/retry")
@@ -232,14 +254,11 @@ def message_retry() -> VoiceResponse:
             call, "MESSAGE_EMPTY", {"attempt": attempt},
             dedupe_key=f"message-empty:{call.provider_sid}:{attempt}",
         )  # fmt: skip
+    commit()  # before the TwiML is built (see enter_node)
     language = language_of(call)
     if attempt >= flow().max_attempts:
-        response = render_goodbye(speaker(), language, ("goodbye",))
-    else:
-        retry = ("message_retry",)
-        response = render_message_box(speaker(), language, retry, attempt + 1, callback)
-    commit()
-    return response
+        return render_goodbye(speaker(), language, ("goodbye",))
+    return render_message_box(speaker(), language, ("message_retry",), attempt + 1, callback)
 
 
 @bp.post("/voice/recording")
