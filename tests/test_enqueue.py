@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import zlib
+
+import pytest
 import redis
-from rq import SimpleWorker
+from rq import Retry, SimpleWorker
 from rq.job import Job, JobStatus
+from rq.utils import utcparse
 
 from extensions import JOB_RETRY_INTERVALS_S, JOB_TIMEOUT_S, enqueue, services
 
 RUNS_KEY = "test:enqueue:runs"
 
 
-def count_run(label: str, *, times: int = 1) -> str:
+def count_run(label: str, *_more: object, times: int = 1) -> str:
     """The job: counts its runs in Redis (the worker's connection is the test's Redis)."""
     from rq import get_current_job
 
@@ -82,3 +86,46 @@ def test_a_failed_job_waiting_for_its_retry_is_not_enqueued_twice(app):
         r.hset(Job.key_for("test-enqueue-e"), "status", JobStatus.SCHEDULED.value)
         assert enqueue("tests.test_enqueue.count_run", "e", job_id="test-enqueue-e") is None
     assert queued_ids(app) == ["test-enqueue-e"]
+
+
+def test_the_job_hash_is_the_one_rq_would_write(app):
+    """enqueue fills in RQ's job hash from a per-function template: field for field what RQ's
+    own Job.create + Queue._prepare_for_queue + Job.to_dict give for the same job."""
+    with app.app_context():
+        queue = services().queue
+        enqueue("tests.test_enqueue.count_run", "f", {"k": [1]}, job_id="test-enqueue-f", times=3)
+        enqueue("tests.test_enqueue.count_run", "g", job_id="test-enqueue-g")  # the template again
+        for job_id, args, kwargs in (
+            ("test-enqueue-f", ("f", {"k": [1]}), {"times": 3}),
+            ("test-enqueue-g", ("g",), {}),
+        ):
+            ours = queue.connection.hgetall(Job.key_for(job_id))
+            theirs = Job.create(
+                "tests.test_enqueue.count_run", args=args, kwargs=kwargs, id=job_id,
+                connection=queue.connection, timeout=JOB_TIMEOUT_S, result_ttl=3600,
+                failure_ttl=7 * 24 * 3600,
+                retry=Retry(max=len(JOB_RETRY_INTERVALS_S), interval=JOB_RETRY_INTERVALS_S),
+            )  # fmt: skip
+            queue._prepare_for_queue(theirs)
+            encode = queue.connection.get_encoder().encode  # as redis-py sends a value
+            expected = {
+                name.encode(): encode(value)
+                for name, value in theirs.to_dict().items()
+                if value is not None
+            }
+            assert ours.keys() == expected.keys()
+            for name in (b"created_at", b"enqueued_at"):  # when, in RQ's format
+                assert utcparse(ours.pop(name).decode()) <= utcparse(expected.pop(name).decode())
+            assert zlib.decompress(ours.pop(b"data")) == zlib.decompress(expected.pop(b"data"))
+            assert ours == expected
+            fetched = Job.fetch(job_id, connection=queue.connection)
+            assert (fetched.args, fetched.kwargs) == (args, kwargs)
+    run_jobs(app)
+    r = redis.Redis.from_url(app.extensions["hotline"].settings.redis_url)
+    assert r.hgetall(RUNS_KEY) == {b"f": b"3", b"g": b"1"}
+
+
+def test_a_job_id_rq_would_refuse_is_refused(app):
+    with app.app_context(), pytest.raises(ValueError):
+        enqueue("tests.test_enqueue.count_run", "h", job_id="no spaces or colons: here")
+    assert queued_ids(app) == []
