@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 
 from flask import Blueprint, abort, current_app, request, send_from_directory
 from twilio.twiml.voice_response import VoiceResponse
@@ -102,57 +101,42 @@ def enter_node(
     attempt: int = 1,
     before: tuple[str, ...] = (),
 ) -> VoiceResponse:
-    """Arrive at ``node``: its writes (committed here), then its TwiML.
+    """Arrive at ``node``: its writes, committed, then its TwiML (say nodes run straight on into
+    their next node).
 
-    The TwiML is built after the commit: on SQLite the write lock is held from a webhook's first
-    write to its commit, and the other workers wait for it; building the answer inside that
-    window made them wait for that too."""
-    render = _arrive(calls, node, call, attempt, before)
-    commit()
-    return render()
-
-
-def _arrive(
-    calls: CallLog,
-    node: Node,
-    call: CallState | None,
-    attempt: int = 1,
-    before: tuple[str, ...] = (),
-) -> Callable[[], VoiceResponse]:
-    """``enter_node``'s writes; returns what builds its TwiML (say nodes run straight on into
-    their next node)."""
+    The commit comes before the TwiML is built: on SQLite the write lock is held from a
+    webhook's first write to its commit, and the other workers wait for it; building the answer
+    inside that window made them wait for that too."""
     language = language_of(call)
     spk = speaker()
     if node.type == "menu":
-        return lambda: render_menu(spk, node, language, attempt, before)
+        commit()
+        return render_menu(spk, node, language, attempt, before)
     if call is not None:
         calls.record_ivr_step(
             call, node.name, None, dedupe_key=f"ivr:{call.provider_sid}:{node.name}:enter"
         )
     if node.type == "say":
-        rest = _arrive(calls, flow().nodes[node.next or ""], call)
-
-        def said_then_rest() -> VoiceResponse:
-            said = VoiceResponse()
-            spk.prompts(said, language, node.prompts)
-            return concat(said, rest())
-
-        return said_then_rest
-    if node.type == "goodbye":
-        return lambda: render_goodbye(spk, language, node.prompts)
+        rest = enter_node(calls, flow().nodes[node.next or ""], call)  # committed there
+        said = VoiceResponse()
+        spk.prompts(said, language, node.prompts)
+        return concat(said, rest)
+    decision = None
     if node.type == "handover" and call is not None:
         decision = hand_over(calls, call, reason=node.name)
-        if decision.action == MESSAGE_BOX:
-            intro = (*node.prompts, decision.prompt)
-            return lambda: render_message_box(spk, language, intro, 1, decision.callback_requested)
-        if decision.action == QUEUE:
-            intro = (*node.prompts, decision.prompt)
-            return lambda: render_queue(
-                spk, language, intro, decision.queue_name, decision.wait_url, decision.action_url
-            )
+    commit()
+    if node.type == "goodbye":
+        return render_goodbye(spk, language, node.prompts)
+    if decision is not None and decision.action == MESSAGE_BOX:
+        intro = (*node.prompts, decision.prompt)
+        return render_message_box(spk, language, intro, 1, decision.callback_requested)
+    if decision is not None and decision.action == QUEUE:
+        intro = (*node.prompts, decision.prompt)
+        return render_queue(
+            spk, language, intro, decision.queue_name, decision.wait_url, decision.action_url
+        )
     # message_box (or a hand-over without a call to attach it to)
-    prompts = node.prompts or ("operators_busy",)
-    return lambda: render_message_box(spk, language, prompts, 1, False)
+    return render_message_box(spk, language, node.prompts or ("operators_busy",), 1, False)
 
 
 @bp.post("/voice/incoming")
