@@ -8,9 +8,12 @@ rest. The statements still run inside the ``Connection``'s transaction: ``Connec
 commits them, ``close`` rolls back what was not committed.
 
 SQLite: a write that starts a transaction takes the write lock at once (``BEGIN IMMEDIATE``),
-polling every ~0.1 ms while another process holds it. SQLite's own busy handler sleeps 1, 2, 5,
-10 … ms between tries, while a webhook holds the lock for well under a millisecond: under load
-a worker would sleep far longer than it waits. The deadline is the connection's busy timeout.
+tried again while another process holds it (``_polling``: the first ~100 tries yield the CPU,
+then every ~0.1 ms, growing to 2 ms). SQLite's own busy handler sleeps 1, 2, 5, 10 … ms between
+tries, while a webhook holds the lock for well under a millisecond: under load a worker would
+sleep far longer than it waits. The deadline is the connection's busy timeout. A statement's
+values are converted before the lock is asked for; a read outside a transaction polls the same
+way while ``begin_immediate`` has left the busy timeout at 0.
 
 Not supported (refused when the statement is prepared): expanding ``IN`` parameters and
 parameters rendered at execution time. A parameter the statement needs and the caller did not
