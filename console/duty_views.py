@@ -29,7 +29,7 @@ from console.blueprint import bp
 from console.labels import presence_name
 from extensions import db_connection, db_session, services
 from inquiries.calllog import InquiryDetail, inquiry_detail
-from inquiries.models import CallEvent, Interaction
+from inquiries.models import QUEUE_EVENT_TERM, CallEvent, Interaction
 from inquiries.notes import Note, NoteError, add_note, notes_of, set_outcome
 from routing import offers
 from routing.models import Offer, QueueEntry
@@ -131,7 +131,8 @@ def wrap_up_left(conn: Connection, handler_id: int, presence: str) -> int | None
         select(_event.c.time, _event.c.data)
         .where(_event.c.event.in_(("COMPLETECALLER", "COMPLETEAGENT")),
                _event.c.time >= now - WRAP_UP_LOOKBACK,
-               _event.c.data["handler_id"].as_integer() == handler_id)
+               _event.c.data["handler_id"].as_integer() == handler_id,
+               QUEUE_EVENT_TERM)
         .order_by(_event.c.time.desc(), _event.c.id.desc())
         .limit(1)
     ).first()  # fmt: skip

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    bindparam,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -35,6 +36,28 @@ CALL_STATUS_RANK = {
     "canceled": 3,
 }
 FINAL_CALL_STATUSES = frozenset(s for s, rank in CALL_STATUS_RANK.items() if rank == 3)
+
+#: The events read by time: the queue figures and reports (routing's queue and offer events,
+#: call-back requests, hand-set presence) and the duty board (completions). Only these are in
+#: the time index ``ix_call_event_queue``; the IVR's events (most of the rows: one or more per
+#: step of every call) are found by their interaction only. Each event a webhook appends is
+#: then written into three B-trees (the table, the interaction, the dedupe key), not five; with
+#: two web workers every page of them is also read again after the other's commit. A query by
+#: time must say ``QUEUE_EVENT_TERM`` (see there).
+QUEUE_EVENTS = (
+    "ENTERQUEUE",
+    "OFFER",
+    "CONNECT",
+    "REJECT",
+    "RINGNOANSWER",
+    "RINGCANCELED",
+    "ABANDON",
+    "COMPLETECALLER",
+    "COMPLETEAGENT",
+    "CALLBACK_REQUESTED",
+    "HANDLER_PRESENCE",
+    "HANDLER_PAUSED",
+)
 
 
 class Caller(Base):
@@ -80,7 +103,7 @@ class Interaction(Base):
     """One call (later also one message thread) of an inquiry."""
 
     __tablename__ = "interaction"
-    #: The call log's order and keyset pagination (newest first).
+    #: The call log's order and keyset pagination (newest first); by time too (its first column).
     __table_args__ = (Index("ix_interaction_started_at_id", "started_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -89,7 +112,7 @@ class Interaction(Base):
     channel: Mapped[str] = mapped_column(String(16), default="voice")
     direction: Mapped[str] = mapped_column(String(16), default="inbound")
     status: Mapped[str] = mapped_column(String(16), default="ringing")
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     duration_s: Mapped[int | None] = mapped_column(Integer)
@@ -112,14 +135,30 @@ class CallEvent(Base):
     __tablename__ = "call_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    time: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    time: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interaction.id"), index=True)
-    event: Mapped[str] = mapped_column(String(32), index=True)
+    event: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: Set for events that must be written once (carrier retries, journal replays).
     dedupe_key: Mapped[str | None] = mapped_column(String(128), unique=True)
 
     interaction: Mapped[Interaction | None] = relationship(back_populates="events")
+
+
+_event_table = CallEvent.__table__
+Index(  # on the table: its columns are the table's
+    "ix_call_event_queue",
+    _event_table.c.event,
+    _event_table.c.time,
+    sqlite_where=_event_table.c.event.in_(QUEUE_EVENTS),
+    postgresql_where=_event_table.c.event.in_(QUEUE_EVENTS),
+)
+#: ``event IN (QUEUE_EVENTS)`` with the values written into the SQL, as the index's WHERE has
+#: them. SQLite uses a partial index only for a query whose WHERE has the index's condition as
+#: one of its terms, and a bound parameter does not stand for a literal there.
+QUEUE_EVENT_TERM = _event_table.c.event.in_(
+    bindparam("queue_events", QUEUE_EVENTS, expanding=True, literal_execute=True)
+)
 
 
 class CaseNote(Base):

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from inquiries.models import CallEvent
+from inquiries.models import QUEUE_EVENT_TERM, CallEvent
 from routing.models import QueueEntry
 
 _event = CallEvent.__table__
@@ -45,7 +45,7 @@ def estimated_wait_s(conn: Connection) -> float | None:
     """The estimated wait from the waits of the last answered callers (None: none yet)."""
     rows = conn.execute(
         select(_event.c.data)
-        .where(_event.c.event == "CONNECT")
+        .where(_event.c.event == "CONNECT", QUEUE_EVENT_TERM)
         .order_by(_event.c.time.desc(), _event.c.id.desc())
         .limit(ESTIMATE_SAMPLES)
     ).all()
@@ -227,7 +227,7 @@ def _presence_at(conn: Connection, when: dt.datetime) -> dict[int, str]:
     """Each handler's presence at ``when``: the last hand-set change before it."""
     rows = conn.execute(
         select(_event.c.data)
-        .where(_event.c.event.in_(PRESENCE_EVENTS), _event.c.time < when)
+        .where(_event.c.event.in_(PRESENCE_EVENTS), _event.c.time < when, QUEUE_EVENT_TERM)
         .order_by(_event.c.time, _event.c.id)
     ).all()
     state: dict[int, str] = {}
@@ -254,7 +254,7 @@ def queue_metrics(
     ).scalar()
     rows = conn.execute(
         select(_event.c.time, _event.c.event, _event.c.data)
-        .where(_event.c.time >= start, _event.c.time < end)
+        .where(_event.c.time >= start, _event.c.time < end, QUEUE_EVENT_TERM)
         .order_by(_event.c.time, _event.c.id)
     ).all()
     m = compute(

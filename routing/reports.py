@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from inquiries.models import CallEvent, Inquiry, Interaction
+from inquiries.models import QUEUE_EVENT_TERM, CallEvent, Inquiry, Interaction
 from routing.core import RoutingCore
 from routing.metrics import QueueMetrics, queue_metrics
 from routing.models import Handler, QueueEntry
@@ -172,7 +172,10 @@ def _wait_buckets(conn: Connection, start: dt.datetime, end: dt.datetime) -> lis
     counts = [0] * (len(WAIT_BUCKETS) + 1)
     for (data,) in conn.execute(
         select(event.c.data).where(
-            event.c.event == "CONNECT", event.c.time >= start, event.c.time < end
+            event.c.event == "CONNECT",
+            event.c.time >= start,
+            event.c.time < end,
+            QUEUE_EVENT_TERM,
         )
     ):
         data: Any = data or {}
