@@ -43,7 +43,8 @@ FINAL_CALL_STATUSES = frozenset(s for s, rank in CALL_STATUS_RANK.items() if ran
 #: step of every call) are found by their interaction only. Each event a webhook appends is
 #: then written into three B-trees (the table, the interaction, the dedupe key), not five; with
 #: two web workers every page of them is also read again after the other's commit. A query by
-#: time must say ``QUEUE_EVENT_TERM`` (see there).
+#: time must say ``QUEUE_EVENT_TERM`` (see there); a name added here needs a migration that makes
+#: the index again (tests/test_schema.py compares the two).
 QUEUE_EVENTS = (
     "ENTERQUEUE",
     "OFFER",

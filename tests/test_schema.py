@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, event, insert, text
 from console.duty_views import wrap_up_left
 from extensions import Base
 from inquiries.models import QUEUE_EVENTS, CallEvent
-from routing.metrics import estimated_wait_s, queue_metrics
+from routing.metrics import OFFER_OUTCOMES, PRESENCE_EVENTS, estimated_wait_s, queue_metrics
 from routing.reports import dashboard
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -44,6 +44,10 @@ def test_the_queue_index_holds_the_events_read_by_time_only(database_url):
     named = {name for name in QUEUE_EVENTS if f"'{name}'" in sql}
     assert named == set(QUEUE_EVENTS)
     assert "'IVR_STEP'" not in sql and "WHERE" in sql.upper()
+
+
+def test_the_events_the_figures_name_are_queue_events():
+    assert set(PRESENCE_EVENTS) | set(OFFER_OUTCOMES) <= set(QUEUE_EVENTS)
 
 
 def _plans(conn, statements):
