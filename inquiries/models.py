@@ -147,12 +147,13 @@ class CallEvent(Base):
 
 
 _event_table = CallEvent.__table__
+_queue_events = _event_table.c.event.in_(QUEUE_EVENTS)
 Index(  # on the table: its columns are the table's
     "ix_call_event_queue",
     _event_table.c.event,
     _event_table.c.time,
-    sqlite_where=_event_table.c.event.in_(QUEUE_EVENTS),
-    postgresql_where=_event_table.c.event.in_(QUEUE_EVENTS),
+    sqlite_where=_queue_events,
+    postgresql_where=_queue_events,
 )
 #: ``event IN (QUEUE_EVENTS)`` with the values written into the SQL, as the index's WHERE has
 #: them. SQLite uses a partial index only for a query whose WHERE has the index's condition as
