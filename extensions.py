@@ -86,12 +86,11 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         def process(value: Any) -> Any:
             if type(value) is not datetime:
                 return general(value)
+            # SQLAlchemy's "%04d-%02d-%02d %02d:%02d:%02d.%06d" in one C call (26 characters,
+            # then the UTC offset of an aware value: dropped)
             if value.tzinfo is not None:
-                value = value.astimezone(utc)
-            return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (  # noqa: UP031 - SQLAlchemy's format
-                value.year, value.month, value.day,
-                value.hour, value.minute, value.second, value.microsecond,
-            )  # fmt: skip
+                return value.astimezone(utc).isoformat(" ", "microseconds")[:26]
+            return value.isoformat(" ", "microseconds")
 
         return process
 
@@ -268,10 +267,30 @@ class CookieSessionOnDemand(SecureCookieSessionInterface):
         super().save_session(app, session, response)
 
 
-def _parse_urlencoded(text: str) -> list[tuple[str, str]]:
+#: ``%XX`` escapes of ASCII bytes (either case), which stand for that one character in UTF-8.
+_ASCII_ESCAPES = {spelling: chr(byte) for byte in range(128)
+                  for spelling in (f"{byte:02x}", f"{byte:02X}")}  # fmt: skip
+
+
+def _unquote(text: str) -> str:
+    """``unquote(text, errors="werkzeug.url_quote")``: escapes of ASCII bytes (a carrier's
+    ``%2B``, ``%3A``, ``%2F``) replaced directly, anything else by ``unquote``."""
+    head, *chunks = text.split("%")
+    out = [head]
+    for chunk in chunks:
+        char = _ASCII_ESCAPES.get(chunk[:2])
+        if char is None:  # a UTF-8 sequence, or not an escape at all
+            return unquote(text, errors="werkzeug.url_quote")
+        out.append(char)
+        out.append(chunk[2:])
+    return "".join(out)
+
+
+def _parse_urlencoded(text: str) -> dict[str, list[str]]:
     """``parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")`` (what werkzeug
-    calls), without a function call per name and value that has nothing to unquote."""
-    pairs = []
+    calls), grouped by name as a MultiDict keeps it, without a function call per name and value
+    that has nothing to unquote."""
+    lists: dict[str, list[str]] = {}
     for part in text.split("&"):
         if not part:
             continue
@@ -279,13 +298,17 @@ def _parse_urlencoded(text: str) -> list[tuple[str, str]]:
         if "+" in name:
             name = name.replace("+", " ")
         if "%" in name:
-            name = unquote(name, errors="werkzeug.url_quote")
+            name = _unquote(name)
         if "+" in value:
             value = value.replace("+", " ")
         if "%" in value:
-            value = unquote(value, errors="werkzeug.url_quote")
-        pairs.append((name, value))
-    return pairs
+            value = _unquote(value)
+        found = lists.get(name)
+        if found is None:
+            lists[name] = [value]
+        else:
+            found.append(value)
+    return lists
 
 
 _URLENCODED = "application/x-www-form-urlencoded"
@@ -325,13 +348,19 @@ class FormRequest(Request):
         if len(body) < length:
             raise ClientDisconnected()
         try:  # exactly as werkzeug's parser: a body that is not UTF-8 is an empty form
-            pairs = _parse_urlencoded(body.decode())
+            lists = _parse_urlencoded(body.decode())
         except ValueError:
-            pairs = []
+            lists = {}
+        form = self.parameter_storage_class()
+        dict.update(form, lists)  # a MultiDict is a dict of lists: the parse is its content
         d = self.__dict__
         d["stream"] = io.BytesIO()  # consumed, as after werkzeug's parser
-        d["form"] = self.parameter_storage_class(pairs)
+        d["form"] = form
         d["files"] = self.parameter_storage_class()
+
+    def close(self) -> None:
+        if self.__dict__.get("files"):  # no uploads, nothing to close (werkzeug checks for any)
+            super().close()
 
 
 def init_app(app: Flask, settings: Settings) -> Services:

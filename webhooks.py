@@ -203,7 +203,8 @@ def _posted_first(name: str) -> str:
 
 def form_value(name: str, limit: int = 256) -> str:
     """A posted parameter, truncated and without control characters (NUL breaks PostgreSQL)."""
-    return _posted_first(name)[:limit].translate(_CONTROL)
+    value = _posted_first(name)[:limit]
+    return value if value.isprintable() else value.translate(_CONTROL)  # no control: printable
 
 
 def form_int(name: str, default: int | None = None) -> int | None:

@@ -43,6 +43,7 @@ _FIND_CALL = Prepared(
         _interaction.c.id, _interaction.c.inquiry_id, _interaction.c.provider_sid,
         _interaction.c.status, _interaction.c.direction, _interaction.c.ivr_path,
         _interaction.c.recording_sid, _interaction.c.recording_status,
+        _interaction.c.recording_url, _interaction.c.recording_duration_s,
         _inquiry.c.language, _inquiry.c.kind, _inquiry.c.status.label("inquiry_status"),
         _inquiry.c.callback_requested,
     )
@@ -168,6 +169,8 @@ class CallState:
     ivr_path: list[dict[str, Any]] = field(default_factory=list)
     recording_sid: str | None = None
     recording_status: str | None = None
+    recording_url: str | None = None
+    recording_duration_s: int | None = None
     language: str | None = None
     kind: str = "other"
     inquiry_status: str = "new"
@@ -195,6 +198,8 @@ class CallLog:
             ivr_path,
             recording_sid,
             recording_status,
+            recording_url,
+            recording_duration_s,
             language,
             kind,
             inquiry_status,
@@ -203,8 +208,10 @@ class CallLog:
         return CallState(
             interaction_id=interaction_id, inquiry_id=inquiry_id, provider_sid=provider_sid,
             status=status, direction=direction, ivr_path=list(ivr_path or []),
-            recording_sid=recording_sid, recording_status=recording_status, language=language,
-            kind=kind, inquiry_status=inquiry_status, callback_requested=bool(callback_requested),
+            recording_sid=recording_sid, recording_status=recording_status,
+            recording_url=recording_url, recording_duration_s=recording_duration_s,
+            language=language, kind=kind, inquiry_status=inquiry_status,
+            callback_requested=bool(callback_requested),
         )  # fmt: skip
 
     # -- callers, cases, calls -------------------------------------------------------------
@@ -385,7 +392,8 @@ class CallLog:
         status: str | None,
     ) -> None:
         """Keep a recording's metadata on the interaction (one message per call; status only
-        moves forward)."""
+        moves forward). Nothing is written when the row already says all of it (the recording
+        status callback after the <Record> action, as a rule)."""
         if not recording_sid or state.recording_sid not in (None, recording_sid):
             return
         new_status = state.recording_status
@@ -394,6 +402,12 @@ class CallLog:
             new_status = status
         elif status is None and state.recording_status is None:
             new_status = "completed"
+        new_url = url or state.recording_url
+        new_duration = duration_s if duration_s is not None else state.recording_duration_s
+        stored = (state.recording_sid, state.recording_status, state.recording_url,
+                  state.recording_duration_s)  # fmt: skip
+        if stored == (recording_sid, new_status, new_url, new_duration):
+            return
         _STORE_RECORDING.execute(
             self.conn,
             {"interaction": state.interaction_id, "sid": recording_sid, "url": url or None,
@@ -401,3 +415,4 @@ class CallLog:
         )  # fmt: skip
         state.recording_sid = recording_sid
         state.recording_status = new_status
+        state.recording_url, state.recording_duration_s = new_url, new_duration

@@ -42,6 +42,8 @@ def same_form(body: bytes, content_type: str = URLENCODED) -> None:
         b"a=%80&b=\xc3\xa9&c=%zz&d=%C3%A9+x",  # bad escapes stay escaped
         b"noequals&=x&y=&&",
         b"a=" + b"x" * (70 * 1024),  # larger than parsed directly: werkzeug's parser
+        # every escape of an ASCII byte, in both cases, in a name and in a value
+        b"n%41%2b=" + "".join(f"%{b:02x}x%{b:02X}" for b in range(128)).encode(),
     ],
 )
 def test_the_same_form_as_werkzeug(body: bytes) -> None:
@@ -66,6 +68,14 @@ def test_any_body_gives_the_same_form_as_werkzeug(body: bytes) -> None:
 def test_field_shaped_bodies_give_the_same_form_as_werkzeug(fields) -> None:
     """Bodies made of the characters that matter: separators, '=', '+', '%' and escapes."""
     same_form("&".join(f"{name}={value}" for name, value in fields).encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.text(alphabet="%0123456789abcdefABCDEF+xж", max_size=24))
+def test_percent_escapes_decode_as_werkzeug_decodes_them(value) -> None:
+    """Escapes of ASCII bytes (``%2B``, ``%3a``) are replaced directly; UTF-8 sequences, broken
+    and lone escapes go to ``unquote``: the same form either way, names and values."""
+    same_form(f"v={value}&{value}=v&Caller=%2B7%2b{value}".encode())
 
 
 @pytest.mark.parametrize(

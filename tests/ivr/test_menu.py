@@ -324,6 +324,32 @@ def test_message_left_is_stored_on_the_interaction(carrier, app):
     assert events.count("MESSAGE_LEFT") == 1 and events.count("RECORDING") == 1
 
 
+def test_recording_metadata_arriving_in_any_order_is_all_kept(carrier, app):
+    """What each callback adds is written; one that adds nothing writes nothing, loses nothing."""
+    call = Call(carrier)
+    call.press("1")
+    call.press("0")
+    sid = "RE" + "b" * 32
+    url = f"https://api.twilio.com/2010-04-01/Accounts/AC{'5' * 32}/Recordings/{sid}"
+    status = {"RecordingSid": sid, "RecordingUrl": url, "RecordingChannels": "1"}
+
+    def stored():
+        row = call.interaction(app)
+        return row.recording_status, row.recording_duration_s, row.recording_url
+
+    carrier.post("/voice/recording", call_params(call.sid, **status, RecordingStatus="in-progress"))
+    assert stored() == ("in-progress", None, url)
+    carrier.twiml(
+        "/voice/message/recorded",
+        call_params(call.sid, RecordingSid=sid, RecordingDuration="17", Digits="hangup"),
+    )
+    assert stored() == ("in-progress", 17, url)  # the duration added, the url kept
+    done = dict(status, RecordingStatus="completed", RecordingDuration="17")
+    for _ in range(2):
+        assert carrier.post("/voice/recording", call_params(call.sid, **done)).status_code == 200
+        assert stored() == ("completed", 17, url)
+
+
 def test_an_empty_message_is_offered_again_then_the_call_ends_politely(carrier, app):
     call = Call(carrier)
     call.press("1")
