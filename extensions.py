@@ -31,7 +31,10 @@ from rq.utils import now as rq_now
 from sqlalchemy import Connection, DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from twilio.rest import Client
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import ClientDisconnected
+from werkzeug.sansio.utils import get_content_length
+from werkzeug.utils import cached_property
 
 import prepared
 from dataprotection import DataProtector
@@ -319,6 +322,16 @@ _URLENCODED_AS_SENT = frozenset(
 )
 
 
+class CarrierForm(ImmutableMultiDict[str, str]):
+    """Werkzeug's immutable MultiDict, with ``getall``: the method twilio-python's
+    ``RequestValidator`` asks a parameter container for first (for each parameter: a MultiDict
+    has only ``getlist``, and the validator would raise and catch an AttributeError before it
+    tried that). A MultiDict is a dict of lists underneath: ``getall`` gives the list itself,
+    which the validator only reads."""
+
+    getall = dict.__getitem__
+
+
 class FormRequest(Request):
     """Flask's request, with small url-encoded bodies (every carrier webhook) parsed directly.
 
@@ -329,6 +342,16 @@ class FormRequest(Request):
     """
 
     MAX_DIRECT_FORM = 64 * 1024
+    parameter_storage_class = CarrierForm
+
+    @cached_property
+    def content_length(self) -> int | None:
+        """Werkzeug's, read from the environ: through the headers object, the absent
+        ``Transfer-Encoding`` of every carrier request is a KeyError raised and caught."""
+        environ = self.environ
+        return get_content_length(
+            environ.get("CONTENT_LENGTH"), environ.get("HTTP_TRANSFER_ENCODING")
+        )
 
     def _load_form_data(self) -> None:
         if "form" in self.__dict__:

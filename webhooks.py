@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
-from extensions import services
+from extensions import CarrierForm, services
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ def signature_is_valid(req: Request | None = None) -> bool:
         return False
     validator = _validator(services().settings.twilio_auth_token)
     url = public_url(req=req)
-    params = _PostedParams(req.form)
+    form = req.form
+    params = form if isinstance(form, CarrierForm) else _PostedParams(form)
     # The URL as configured is what the carrier signs: one HMAC. Only if that does not match,
     # let twilio-python also try the URL with/without the default port (two more).
     expected = validator.compute_signature(url, params)

@@ -92,6 +92,33 @@ def test_any_spelling_of_the_urlencoded_type_gives_the_same_form(content_type) -
     same_form(b"To=%2B15005550006&Digits=1&SpeechResult=da+da", content_type)
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"CONTENT_LENGTH": "12"},
+        {"CONTENT_LENGTH": "-3"},
+        {"CONTENT_LENGTH": "1e3"},
+        {"CONTENT_LENGTH": "12", "HTTP_TRANSFER_ENCODING": "chunked"},
+        {"CONTENT_LENGTH": "12", "HTTP_TRANSFER_ENCODING": "gzip, Chunked"},
+        {"CONTENT_LENGTH": "12", "HTTP_TRANSFER_ENCODING": "gzip"},
+    ],
+)
+def test_the_content_length_is_werkzeugs(extra) -> None:
+    environ = EnvironBuilder(path="/", method="POST").get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ.update(extra)
+    assert FormRequest(dict(environ)).content_length == Request(dict(environ)).content_length
+
+
+def test_the_form_gives_the_signature_check_each_parameters_values() -> None:
+    ours, theirs = both(b"Digits=12&Digits=9&From=%2B7916")
+    assert ours.form.getall("Digits") == ["12", "9"] == theirs.form.getlist("Digits")
+    assert ours.form.getall("From") == ["+7916"]
+    with pytest.raises(TypeError):
+        ours.form["x"] = "y"  # still immutable
+
+
 def test_other_content_types_go_to_werkzeug() -> None:
     same_form(b'{"a": 1}', "application/json")
     ours, _ = both(b"--x\r\n", "multipart/form-data; boundary=x")
