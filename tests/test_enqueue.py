@@ -129,3 +129,36 @@ def test_a_job_id_rq_would_refuse_is_refused(app):
     with app.app_context(), pytest.raises(ValueError):
         enqueue("tests.test_enqueue.count_run", "h", job_id="no spaces or colons: here")
     assert queued_ids(app) == []
+
+
+def test_a_forked_child_enqueues_on_its_own_connection_and_the_parents_still_works(app):
+    """The enqueue client keeps one connection (no pool to notice a fork): a child must not
+    write into its parent's socket, and closing its copy must not break the parent's."""
+    import os
+
+    with app.app_context():
+        svc = services()
+        assert enqueue("tests.test_enqueue.count_run", "p1", job_id="test-fork-p1")
+        parent_client = svc._enqueue_client
+        parent_id = parent_client.client_id()
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, never return into pytest
+            code = 1
+            try:
+                job = enqueue("tests.test_enqueue.count_run", "c", job_id="test-fork-c")
+                child = svc._enqueue_client
+                ok = job and child is not parent_client and child.client_id() != parent_id
+                svc.dispose()  # closes the child's own connection, not its parent's
+                code = 0 if ok else 2
+            finally:
+                os.write(write, bytes([code]))
+                os._exit(0)
+        os.close(write)
+        _, status = os.waitpid(pid, 0)
+        reported = os.read(read, 1)
+        os.close(read)
+        assert status == 0 and reported == b"\x00"
+        assert svc._enqueue_client is parent_client and parent_client.client_id() == parent_id
+        assert enqueue("tests.test_enqueue.count_run", "p2", job_id="test-fork-p2")
+    assert queued_ids(app) == ["test-fork-p1", "test-fork-c", "test-fork-p2"]
