@@ -34,3 +34,17 @@ def test_anything_to_adjust_goes_through_werkzeug() -> None:
         assert sent(ours) == sent(theirs), status
     no_content = dict(sent(TwiMLResponse("", status=204))[1])
     assert "Content-Length" not in no_content  # dropped by werkzeug, as a 204 must not have it
+
+
+def test_the_direct_construction_is_werkzeugs_object() -> None:
+    for twiml in (TWIML, "", "<Response />"):
+        ours, theirs = TwiMLResponse.of(twiml), TwiMLResponse(twiml, mimetype="text/xml")
+        assert type(ours) is type(theirs)
+        assert ours.__dict__.keys() == theirs.__dict__.keys()
+        for name, value in theirs.__dict__.items():
+            if name == "headers":
+                assert list(ours.headers) == list(value)
+            else:
+                assert getattr(ours, name) == value, name
+        assert sent(ours) == sent(theirs)
+        assert ours.get_data() == theirs.get_data() and ours.status == theirs.status
