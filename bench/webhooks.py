@@ -31,9 +31,10 @@ client is not the limit. A non-200 answer, a wrong TwiML verb or the app's fallb
 counts as an error, and so does a call missing from the database afterwards; any error makes the
 run say so and exit 1. The last line printed is one JSON object.
 
-gunicorn runs sync workers (``--worker-class gthread --threads N`` to compare): measured here,
-the app did ~230 req/s with sync and ~150 with gthread/4 threads, whose threads contend for the
-GIL and for SQLite's write lock. Sync workers close every connection, so the client connects
+gunicorn runs sync workers (``--worker-class gthread --threads N`` to compare): measured here
+(three rounds each, one after the other), the app did 1,310-1,340 req/s with sync and
+1,130-1,210 (one round 730) with gthread/4 threads, whose threads contend for the GIL and for
+SQLite's write lock. Sync workers close every connection, so the client connects
 once per request (the connection count is printed) -- for the baseline as well.
 """
 
