@@ -109,6 +109,20 @@ _REQUEST_CALLBACK_AND_OPEN = Prepared(
         updated_at=bindparam("now"),
     )
 )  # fmt: skip
+#: A recording that holds nothing (Twilio's ``absent``: silence; ``failed``): the message box
+#: offers another try, and the next recording takes its place on the interaction.
+NOTHING_RECORDED = ("absent", "failed")
+_REPLACE_RECORDING = Prepared(
+    update(_interaction)
+    .where(
+        _interaction.c.id == bindparam("interaction"),
+        or_(*(_interaction.c.recording_status == s for s in NOTHING_RECORDED)),
+    )
+    .values(
+        recording_sid=bindparam("sid"), recording_url=bindparam("url"),
+        recording_duration_s=bindparam("duration"), recording_status=bindparam("new_status"),
+    )
+)  # fmt: skip
 _STORE_RECORDING = Prepared(
     update(_interaction)
     .where(_interaction.c.id == bindparam("interaction"))
@@ -392,9 +406,23 @@ class CallLog:
         status: str | None,
     ) -> None:
         """Keep a recording's metadata on the interaction (one message per call; status only
-        moves forward). Nothing is written when the row already says all of it (the recording
-        status callback after the <Record> action, as a rule)."""
-        if not recording_sid or state.recording_sid not in (None, recording_sid):
+        moves forward). A recording that held nothing gives its place to the caller's next try.
+        Nothing is written when the row already says all of it (the recording status callback
+        after the <Record> action, as a rule)."""
+        if not recording_sid:
+            return
+        if state.recording_sid not in (None, recording_sid):
+            if state.recording_status not in NOTHING_RECORDED:
+                return  # the call's message is kept; a later one is the recording table's
+            new_status = status or "completed"
+            changed = _REPLACE_RECORDING.execute(
+                self.conn,
+                {"interaction": state.interaction_id, "sid": recording_sid, "url": url or None,
+                 "duration": duration_s, "new_status": new_status},
+            )  # fmt: skip
+            if changed:
+                state.recording_sid, state.recording_status = recording_sid, new_status
+                state.recording_url, state.recording_duration_s = url or None, duration_s
             return
         new_status = state.recording_status
         current = RECORDING_STATUS_RANK.get(state.recording_status or "", -1)

@@ -350,6 +350,40 @@ def test_recording_metadata_arriving_in_any_order_is_all_kept(carrier, app):
         assert stored() == ("completed", 17, url)
 
 
+def test_a_message_after_an_empty_try_takes_the_empty_ones_place(carrier, app):
+    """Silence at the first beep (Twilio: ``absent``), a message at the second: the interaction
+    holds the message; a late callback of the empty try, or a third recording, changes nothing."""
+    call = Call(carrier)
+    call.press("1")
+    call.press("0")
+    empty, message, third = ("RE" + c * 32 for c in "cde")
+
+    def url(sid: str) -> str:
+        return f"https://api.twilio.com/2010-04-01/Accounts/AC{'5' * 32}/Recordings/{sid}"
+
+    def status(sid: str, state: str, duration: str) -> None:
+        params = call_params(call.sid, RecordingSid=sid, RecordingUrl=url(sid),
+                             RecordingStatus=state, RecordingDuration=duration)  # fmt: skip
+        assert carrier.post("/voice/recording", params).status_code == 200
+
+    def stored():
+        row = call.interaction(app)
+        return row.recording_sid, row.recording_status, row.recording_duration_s, row.recording_url
+
+    status(empty, "absent", "0")
+    assert stored() == (empty, "absent", 0, url(empty))
+    carrier.twiml(
+        "/voice/message/recorded",
+        call_params(call.sid, RecordingSid=message, RecordingUrl=url(message),
+                    RecordingDuration="9", Digits="#"),
+    )  # fmt: skip
+    assert stored() == (message, "completed", 9, url(message))
+    status(message, "completed", "9")
+    status(empty, "absent", "0")  # late, or again
+    status(third, "completed", "4")
+    assert stored() == (message, "completed", 9, url(message))
+
+
 def test_an_empty_message_is_offered_again_then_the_call_ends_politely(carrier, app):
     call = Call(carrier)
     call.press("1")
