@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Request, Response, abort
@@ -18,11 +18,11 @@ from flask.ctx import RequestContext
 from flask.globals import _cv_request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
-from werkzeug.datastructures import Headers, MultiDict
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Rule
 
-from extensions import CarrierForm, services
+from extensions import services
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +41,6 @@ def public_url(path_and_query: str | None = None, req: Request | None = None) ->
     return base + req.path + (f"?{query}" if query else "")
 
 
-class _PostedParams:
-    """The posted parameters as twilio-python's validator reads them fastest: it asks a
-    parameter container for ``getall(name)`` first, and a werkzeug MultiDict has no such method
-    (an AttributeError per parameter before it tries ``getlist``). A MultiDict is a dict of
-    lists underneath: nothing is copied."""
-
-    __slots__ = ("_form",)
-
-    def __init__(self, form: MultiDict[str, str]):
-        self._form = form
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._form)
-
-    def getall(self, name: str) -> list[str]:
-        return dict.__getitem__(self._form, name)  # type: ignore[no-any-return]
-
-
 def signature_is_valid(req: Request | None = None) -> bool:
     req = req or current_request()
     signature = req.headers.get("X-Twilio-Signature", "")
@@ -66,8 +48,7 @@ def signature_is_valid(req: Request | None = None) -> bool:
         return False
     validator = _validator(services().settings.twilio_auth_token)
     url = public_url(req=req)
-    form = req.form
-    params = form if isinstance(form, CarrierForm) else _PostedParams(form)
+    params = req.form  # extensions.CarrierForm: the lists as they are, with ``getall``
     # The URL as configured is what the carrier signs: one HMAC. Only if that does not match,
     # let twilio-python also try the URL with/without the default port (two more).
     expected = validator.compute_signature(url, params)
