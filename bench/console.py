@@ -51,11 +51,10 @@ def seed(app, interactions: int, rng: random.Random) -> dict[str, int]:
     from inquiries.models import Caller, CallEvent, Inquiry, Interaction
     from routing.models import Handler, QueueEntry
 
-    svc = app.extensions["hotline"]
-    protector = svc.protector
+    protector = app.extensions["hotline"].protector
     cases = max(1, int(interactions / 2.5))
     span_s = 300 * 24 * 3600  # ten months
-    with svc.engine.begin() as conn:
+    with app.extensions["db"].engine.begin() as conn:
         conn.execute(
             insert(Handler),
             [{"display_name": f"Handler {i}", "languages": ["ru", "uk"], "skills": list(KINDS),
@@ -126,7 +125,7 @@ def alternate(client, url: str, app, flt, samples: int) -> tuple[list[float], li
     one-then-the-other run moved the ratio by a third."""
     query, params = bare_statement(flt)
     page, bare = [], []
-    with app.extensions["hotline"].engine.connect() as conn:
+    with app.extensions["db"].engine.connect() as conn:
         for _ in range(samples):
             page += timed_get(client, url, 1, expect=b'id="call-log"')
             t = time.perf_counter()

@@ -8,7 +8,8 @@ import secrets
 
 import pyotp
 
-from extensions import db_session, services
+from db import db_session
+from services import services
 from staff import totp
 from staff.accounts import create_user
 from staff.models import StaffUser

@@ -14,6 +14,7 @@ from flask_babel import get_locale, lazy_gettext
 
 from console import i18n, nav, security
 from console.csrf import csrf_field, csrf_token
+from settings import Settings
 from staff.authz import current_staff
 from staff.models import ROLES
 
@@ -42,12 +43,11 @@ VIEW_MODULES = (
 )
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, settings: Settings) -> None:
     for name in VIEW_MODULES:
         importlib.import_module(name)
     from console.blueprint import bp
 
-    settings = app.extensions["hotline"].settings
     i18n.init_app(app)
     security.init_app(app, production=settings.env == "production")
     app.jinja_env.globals.update(

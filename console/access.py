@@ -13,7 +13,7 @@ from flask import abort
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
-from extensions import db_session
+from db import db_session
 from inquiries.models import Interaction
 from routing.models import Offer, QueueEntry
 from staff.authz import SEE_ALL_INQUIRIES, current_staff

@@ -16,7 +16,7 @@ from flask_babel import gettext
 
 from console.auth_views import client_address, login_limiter, set_staff_cookie
 from console.blueprint import bp
-from extensions import db_session
+from db import db_session
 from staff import accounts
 from staff.authz import current_session, current_staff, login_required
 from staff.login import recheck_password

@@ -9,8 +9,9 @@ from flask_babel import gettext
 from sqlalchemy import select
 
 from console.blueprint import bp
-from extensions import db_session, services
+from db import db_session
 from routing.models import Handler
+from services import services
 from staff import accounts
 from staff.authz import current_staff, roles_required
 from staff.models import ROLES, STAFF_LANGUAGES, StaffUser

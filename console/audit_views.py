@@ -9,7 +9,7 @@ from flask import render_template, request
 from sqlalchemy import func, select
 
 from console.blueprint import bp
-from extensions import db_session
+from db import db_session
 from staff.authz import roles_required
 from staff.models import AuditEvent, StaffUser
 

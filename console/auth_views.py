@@ -16,7 +16,8 @@ from flask_babel import gettext
 from werkzeug.wrappers import Response
 
 from console.blueprint import bp
-from extensions import db_session, services
+from db import db_session
+from services import services
 from staff import audit, totp
 from staff.authz import current_session, current_staff, public, safe_next
 from staff.login import login_succeeded, password_step, totp_step

@@ -20,10 +20,11 @@ from flask_babel import gettext, lazy_gettext
 from console import nav
 from console.blueprint import bp
 from console.duty_views import change_presence, presence_of
-from extensions import db_connection, db_session, services
+from db import db_session
 from routing.models import Handler
 from routing.reports import board as board_report
 from routing.service import routing_core
+from services import services
 from staff import audit
 from staff.authz import roles_required
 
@@ -39,7 +40,7 @@ def _board_data() -> dict[str, Any]:
         core.redis.ping()
     except redis.RedisError:
         core = None  # presences from the database, marked as such
-    conn = db_connection()
+    conn = db_session()
     data = {"b": board_report(conn, core), "live_presence": core is not None,
             "idle_s": svc.settings.staff_idle_timeout_s}  # fmt: skip
     conn.commit()

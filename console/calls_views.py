@@ -20,9 +20,10 @@ from markupsafe import Markup
 
 from console import nav
 from console.blueprint import bp
-from extensions import db_connection, services
+from db import database, db_session, read_only_connection
 from inquiries.calllog import CallLogFilter, CallLogRow, csv_rows, list_interactions
 from inquiries.models import INQUIRY_KINDS, LANGUAGES
+from services import services
 from staff import audit
 from staff.authz import current_staff, roles_required
 
@@ -140,7 +141,7 @@ def call_log() -> Any:
     full = may_see_numbers and request.args.get("numbers") == "full"
     cursor = request.args.get("after", "")[:200] or None
     page = list_interactions(
-        db_connection(), services().protector, flt, cursor=cursor, visible_to_handler=restrict,
+        db_session(), services().protector, flt, cursor=cursor, visible_to_handler=restrict,
         full_numbers=full,
     )  # fmt: skip
     audit.record("calllog.view", None, None, rows=len(page.rows), full_numbers=int(full),
@@ -164,12 +165,12 @@ def call_log_csv() -> Any:
     if request.args.get("numbers") == "full" and not may_see_numbers:
         abort(403)
     audit.record("calllog.export", None, None, full_numbers=int(full), **_audit_filters(form))
-    svc = services()
+    svc, engine = services(), database().engine  # the stream runs after the request's context
 
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        with svc.engine.connect() as conn:  # its own: the request's ends before the stream
+        with read_only_connection(engine) as conn:  # its own: the request's ends before the stream
             for row in csv_rows(conn, svc.protector, flt, full_numbers=full):
                 writer.writerow(row)
                 yield buffer.getvalue()

@@ -19,7 +19,7 @@ from console import nav
 from console.blueprint import bp
 from console.charts import bar_chart
 from console.labels import kind_name, language_name
-from extensions import db_connection
+from db import db_session
 from routing.reports import dashboard as dashboard_report
 from staff import audit
 from staff.authz import roles_required
@@ -57,7 +57,7 @@ def _percent(value: float | None) -> float | None:
 @roles_required(*DASHBOARD_ROLES)
 def dashboard() -> Any:
     since, until, shortened = day_range(dt.datetime.now(dt.UTC).date())
-    conn = db_connection()
+    conn = db_session()
     d = dashboard_report(conn, since, until)
     conn.commit()
     audit.record("dashboard.view", None, None, days=len(d.days))

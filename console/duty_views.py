@@ -21,19 +21,21 @@ import redis
 from flask import flash, redirect, render_template, request, url_for
 from flask import session as browser_session
 from flask_babel import gettext, lazy_gettext
-from sqlalchemy import Connection, select
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from console import nav
 from console.access import require_inquiry
 from console.blueprint import bp
 from console.labels import presence_name
-from extensions import db_connection, db_session, services
+from db import db_session
 from inquiries.calllog import InquiryDetail, inquiry_detail
 from inquiries.models import QUEUE_EVENT_TERM, CallEvent, Interaction
 from inquiries.notes import Note, NoteError, add_note, notes_of, set_outcome
 from routing import offers
 from routing.models import Offer, QueueEntry
 from routing.service import HandlerNotFound, routing_core, set_presence
+from services import services
 from staff import audit
 from staff.authz import current_staff, roles_required
 
@@ -74,7 +76,7 @@ def presence_of(handler_id: int) -> tuple[str, str | None]:
         return ("unknown", None)
 
 
-def _pick(conn: Connection, handler_id: int) -> tuple[str, Any, int | None]:
+def _pick(conn: Session, handler_id: int) -> tuple[str, Any, int | None]:
     """(what, queue entry row or None, interaction id) of the handler's current or last call."""
     entry = conn.execute(
         select(_entry)
@@ -103,7 +105,7 @@ def _pick(conn: Connection, handler_id: int) -> tuple[str, Any, int | None]:
     return "", None, None
 
 
-def current_for(conn: Connection, handler_id: int) -> Current:
+def current_for(conn: Session, handler_id: int) -> Current:
     """The call offered to or taken by this handler now (else their last one), with its case."""
     what, entry, interaction_id = _pick(conn, handler_id)
     if interaction_id is None:
@@ -121,7 +123,7 @@ def current_for(conn: Connection, handler_id: int) -> Current:
     return Current(what, interaction_id, detail, notes, waited)
 
 
-def wrap_up_left(conn: Connection, handler_id: int, presence: str) -> int | None:
+def wrap_up_left(conn: Session, handler_id: int, presence: str) -> int | None:
     """Seconds of wrap-up left (None unless in wrap-up): the last COMPLETECALLER/COMPLETEAGENT
     of this handler, its time plus its ``wrapup_s``."""
     if presence != "wrap_up":
@@ -156,11 +158,10 @@ def _page_data(*, live: bool) -> dict[str, Any]:
     settings = services().settings
     if me.handler_id is None:
         return {"handler_id": None}
-    conn = db_connection()
+    conn = db_session()
     presence, reason = presence_of(me.handler_id)
     current = current_for(conn, me.handler_id)
     left = wrap_up_left(conn, me.handler_id, presence)
-    conn.commit()  # end the read before the audit writes (SQLite)
     if current.detail is not None:
         _audit_view(current.detail.inquiry.id, live=live)
     return {
@@ -202,7 +203,7 @@ def change_presence(handler_id: int, presence: str, reason: str | None) -> Prese
         message = gettext("Saved, but routing did not hear of it yet; it will catch up.")
         return PresenceNote(True, message, True)
     if result.core.withdrawn:  # their ringing offer goes to someone else: stop the ringing
-        offers.cancel_offers(db_connection(), int(result.core.withdrawn), [str(handler_id)])
+        offers.cancel_offers(db_session(), int(result.core.withdrawn), [str(handler_id)])
     if presence == "available" or result.core.withdrawn:
         offers.enqueue_dispatch(f"presence:{handler_id}:{int(time.time() * 1000)}")
     name = presence_name(presence)
@@ -234,7 +235,7 @@ def duty_presence() -> Any:
     return redirect(url_for("console.duty"))
 
 
-def _call_of(conn: Connection, inquiry_id: int) -> int | None:
+def _call_of(conn: Session, inquiry_id: int) -> int | None:
     """The form's call id, if it is a call of this case."""
     raw = request.form.get("interaction_id", "")
     if not raw.isdigit() or len(raw) > 9:
@@ -249,7 +250,7 @@ def _call_of(conn: Connection, inquiry_id: int) -> int | None:
 @roles_required("handler")
 def duty_note(inquiry_id: int) -> Any:
     require_inquiry(inquiry_id)  # took part in it, else 404
-    conn = db_connection()
+    conn = db_session()
     call_id = _call_of(conn, inquiry_id)
     try:
         note_id = add_note(conn, services().protector, inquiry_id,
@@ -270,7 +271,7 @@ def duty_note(inquiry_id: int) -> Any:
 @roles_required("handler")
 def duty_outcome(inquiry_id: int) -> Any:
     require_inquiry(inquiry_id)
-    conn = db_connection()
+    conn = db_session()
     outcome = request.form.get("outcome", "")[:32]
     try:
         previous = set_outcome(conn, inquiry_id, outcome, services().settings.case_outcomes)

@@ -18,12 +18,13 @@ from sqlalchemy import select
 from console.access import require_inquiry, require_interaction
 from console.blueprint import bp
 from console.calls_views import FULL_NUMBER_ROLES
-from extensions import db_connection, services
+from db import db_session
 from inquiries.calllog import inquiry_detail
 from inquiries.models import Interaction
 from inquiries.notes import NoteError, add_note, notes_of, set_outcome
 from recordings.models import Recording
 from recordings.playback import NotPlayable, RangeNotSatisfiable, read_range
+from services import services
 from staff import audit
 from staff.authz import current_staff, roles_required
 from staff.models import StaffUser
@@ -39,7 +40,7 @@ def _recordings_of(interaction_ids: list[int]) -> list[Any]:
     if not interaction_ids:
         return []
     return list(
-        db_connection().execute(
+        db_session().execute(
             select(_recording)
             .where(_recording.c.interaction_id.in_(interaction_ids))
             .order_by(_recording.c.created_at, _recording.c.id)
@@ -66,7 +67,7 @@ def inquiry(inquiry_id: int) -> Any:
     require_inquiry(inquiry_id)
     me = current_staff()
     full = me.role in FULL_NUMBER_ROLES and request.args.get("number") == "full"
-    conn = db_connection()
+    conn = db_session()
     protector = services().protector
     detail = inquiry_detail(conn, protector, inquiry_id, full_number=full)
     if detail is None:
@@ -96,7 +97,7 @@ def inquiry(inquiry_id: int) -> Any:
 @roles_required(*WRITE_ROLES)
 def inquiry_note(inquiry_id: int) -> Any:
     require_inquiry(inquiry_id)
-    conn = db_connection()
+    conn = db_session()
     try:
         text = request.form.get("text", "")[:10_000]
         note_id = add_note(conn, services().protector, inquiry_id, text,
@@ -115,7 +116,7 @@ def inquiry_note(inquiry_id: int) -> Any:
 @roles_required(*WRITE_ROLES)
 def inquiry_outcome(inquiry_id: int) -> Any:
     require_inquiry(inquiry_id)
-    conn = db_connection()
+    conn = db_session()
     outcome = request.form.get("outcome", "")[:32]
     allowed = tuple(getattr(services().settings, "case_outcomes", ()))
     try:
@@ -137,7 +138,7 @@ def _back(inquiry_id: int) -> Any:
 
 
 def _recording_row(recording_id: int) -> Any:
-    row = db_connection().execute(select(_recording).where(_recording.c.id == recording_id)).first()
+    row = db_session().execute(select(_recording).where(_recording.c.id == recording_id)).first()
     if row is None:
         abort(404)
     require_interaction(row.interaction_id)
@@ -196,7 +197,7 @@ def recording_retry(recording_id: int) -> Any:
     audit.record("recording.retry", "recording", recording_id, result=result)
     flash(gettext("Recording %(id)s: %(result)s", id=recording_id, result=result), "ok")
     inquiry_id = (
-        db_connection()
+        db_session()
         .execute(select(Interaction.inquiry_id).where(Interaction.id == row.interaction_id))
         .scalar()
     )

@@ -15,7 +15,7 @@ from flask_babel import gettext, lazy_gettext
 
 from console import nav
 from console.blueprint import bp
-from extensions import db_session, services
+from db import db_session
 from recordings.models import RETENTION_MAX_DAYS, RETENTION_NAMES
 from recordings.retention_policy import (
     ENVIRONMENT_NAMES,
@@ -24,6 +24,7 @@ from recordings.retention_policy import (
     periods,
     set_period,
 )
+from services import services
 from staff.authz import current_staff, roles_required
 
 nav.add_link("console.admin_retention", lazy_gettext("Retention"), "admin", order=905)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, render_template, request
-from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 CSP = (
@@ -42,22 +41,11 @@ def init_app(app: Flask, *, production: bool) -> None:
     if production:
         always.append(("Strict-Transport-Security", HSTS))
 
-    names = frozenset(name.lower() for name, _ in always)
-    # Checked once here as werkzeug checks every header it is given (no newline in a value),
-    # then appended to the response's header list as they are: this runs for every webhook.
-    for name, value in always:
-        Headers().add(name, value)
-    ready = tuple(always)
-
     @app.after_request
     def _security_headers(response: Response) -> Response:
         headers = response.headers
-        # What the view set itself stays (setdefault); usually it set none of these.
-        present = {name.lower() for name, _ in headers}.intersection(names)
-        if present:
-            headers.extend([(k, v) for k, v in ready if k.lower() not in present])
-        else:
-            headers._list.extend(ready)  # type: ignore[attr-defined] - werkzeug's own list
+        for name, value in always:
+            headers.setdefault(name, value)  # what the view set itself stays
         if is_console_request() and request.endpoint != "console.static":
             headers["Cache-Control"] = "no-store"
             headers.setdefault("Pragma", "no-cache")

@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from devtools import procfile
 from devtools.services import EmbeddedRedis
 from settings import load_settings
 
@@ -89,13 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             "--bind", f"{args.host}:{args.port}", "--access-logfile", "-", "app:app",
         ]  # fmt: skip
         _start(processes, "web", web, env)
-        worker = [
-            str(BIN / "rq"), "worker", "--with-scheduler", "--url", env["REDIS_URL"],
-            settings.rq_queue,
-        ]  # fmt: skip
-        _start(processes, "worker", worker, env)
-        clock = [str(BIN / "rq"), "cron", "--url", env["REDIS_URL"], "cron.py"]
-        _start(processes, "clock", clock, env)
+        _start(processes, "worker", procfile.command("worker", env), env)
 
         if not wait_for(f"{app_url}/readyz"):
             print("!! the app did not become ready; see the output above", file=sys.stderr)

@@ -20,11 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, or_, select
+from sqlalchemy import Table, and_, bindparam, or_, select
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from dataprotection import DataProtector, Sealed, mask_address
-from extensions import Base
+from db import Base
 from inquiries.models import Caller, CallEvent, Inquiry, Interaction
 
 _interaction = Interaction.__table__
@@ -229,7 +230,7 @@ def _row(protector: DataProtector, row: Any, full: bool) -> CallLogRow:
 
 
 def list_interactions(
-    conn: Connection,
+    conn: Session,
     protector: DataProtector,
     flt: CallLogFilter,
     *,
@@ -251,7 +252,7 @@ def list_interactions(
 
 
 def csv_rows(
-    conn: Connection,
+    conn: Session,
     protector: DataProtector,
     flt: CallLogFilter,
     *,
@@ -305,7 +306,7 @@ class InquiryDetail:
 
 
 def inquiry_detail(
-    conn: Connection, protector: DataProtector, inquiry_id: int, *, full_number: bool = False
+    conn: Session, protector: DataProtector, inquiry_id: int, *, full_number: bool = False
 ) -> InquiryDetail | None:
     """The case: its fields, the caller's (masked) number, its calls and every event in order."""
     inquiry = conn.execute(

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from extensions import Base, UTCDateTime, utcnow
+from db import Base, UTCDateTime, utcnow
 
 INQUIRY_KINDS = ("surrender", "family", "pow_info", "other")
 INQUIRY_STATUSES = ("new", "open", "resolved", "closed")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from dataprotection import DataProtector, Sealed
 from inquiries.models import CaseNote, Inquiry, utcnow
@@ -39,7 +40,7 @@ def _associated(inquiry_id: int) -> bytes:
 
 
 def add_note(
-    conn: Connection,
+    conn: Session,
     protector: DataProtector,
     inquiry_id: int,
     text: str,
@@ -65,7 +66,7 @@ def add_note(
     ).scalar_one()  # fmt: skip
 
 
-def notes_of(conn: Connection, protector: DataProtector, inquiry_id: int) -> list[Note]:
+def notes_of(conn: Session, protector: DataProtector, inquiry_id: int) -> list[Note]:
     """The case's notes, oldest first, opened."""
     rows = conn.execute(
         select(_note).where(_note.c.inquiry_id == inquiry_id).order_by(_note.c.id)
@@ -82,7 +83,7 @@ def notes_of(conn: Connection, protector: DataProtector, inquiry_id: int) -> lis
     return notes
 
 
-def set_outcome(conn: Connection, inquiry_id: int, outcome: str, allowed: tuple[str, ...]) -> str:
+def set_outcome(conn: Session, inquiry_id: int, outcome: str, allowed: tuple[str, ...]) -> str:
     """Record the case's outcome (one of ``allowed``; "" clears it); the previous one."""
     outcome = (outcome or "").strip()
     if outcome and outcome not in allowed:
@@ -98,7 +99,7 @@ def set_outcome(conn: Connection, inquiry_id: int, outcome: str, allowed: tuple[
     return previous.outcome or ""
 
 
-def erase_notes_before(conn: Connection, cutoff: dt.datetime) -> list[tuple[int, int]]:
+def erase_notes_before(conn: Session, cutoff: dt.datetime) -> list[tuple[int, int]]:
     """Retention: drop the text of notes written before ``cutoff``; (note id, inquiry id) of
     each erased (the caller audits them)."""
     rows = conn.execute(

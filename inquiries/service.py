@@ -1,9 +1,8 @@
 """The call log's write side: find or open a caller's case, record each step of a call.
 
-This runs inside every carrier webhook, so its statements are SQLAlchemy Core built and compiled
-once (``prepared.Prepared``: no ORM unit of work, no savepoints, no per-statement execution
-machinery): a webhook is a handful of statements in one short transaction, which matters on
-SQLite where every write holds the database's only write lock.
+This runs inside every carrier webhook: its statements are SQLAlchemy Core, built once as module
+constants and run through the request's session, a handful of them in one short transaction
+(on SQLite every transaction holds the database's only write lock).
 
 Every method is safe under carrier retries: the same webhook delivered twice finds the rows the
 first delivery made (``INSERT … ON CONFLICT DO NOTHING`` on the unique keys, then a re-read),
@@ -16,9 +15,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, case, func, or_, select, update
+from sqlalchemy import Table, Update, bindparam, case, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from dataprotection import DataProtector, Sealed, normalise_number
+from db import insert_ignoring_duplicates
 from inquiries.models import (
     CALL_STATUS_RANK,
     FINAL_CALL_STATUSES,
@@ -28,7 +29,6 @@ from inquiries.models import (
     Interaction,
     utcnow,
 )
-from prepared import Prepared, insert_ignoring_duplicates
 
 OPEN_INQUIRY_STATUSES = ("new", "open")
 RECORDING_STATUS_RANK = {"in-progress": 0, "completed": 1, "absent": 1, "failed": 1}
@@ -38,92 +38,98 @@ _inquiry: Table = Inquiry.__table__  # type: ignore[assignment]
 _interaction: Table = Interaction.__table__  # type: ignore[assignment]
 _event: Table = CallEvent.__table__  # type: ignore[assignment]
 
-_FIND_CALL = Prepared(
+_FIND_CALL = (
     select(
-        _interaction.c.id, _interaction.c.inquiry_id, _interaction.c.provider_sid,
-        _interaction.c.status, _interaction.c.direction, _interaction.c.ivr_path,
-        _interaction.c.recording_sid, _interaction.c.recording_status,
-        _interaction.c.recording_url, _interaction.c.recording_duration_s,
-        _inquiry.c.language, _inquiry.c.kind, _inquiry.c.status.label("inquiry_status"),
+        _interaction.c.id,
+        _interaction.c.inquiry_id,
+        _interaction.c.provider_sid,
+        _interaction.c.status,
+        _interaction.c.direction,
+        _interaction.c.ivr_path,
+        _interaction.c.recording_sid,
+        _interaction.c.recording_status,
+        _interaction.c.recording_url,
+        _interaction.c.recording_duration_s,
+        _inquiry.c.language,
+        _inquiry.c.kind,
+        _inquiry.c.status.label("inquiry_status"),
         _inquiry.c.callback_requested,
     )
     .select_from(_interaction.join(_inquiry))
     .where(_interaction.c.provider_sid == bindparam("sid"))
-)  # fmt: skip
-_FIND_CALLER = Prepared(
-    select(_caller.c.id, _caller.c.number_ciphertext.is_(None).label("erased")).where(
-        _caller.c.number_hash == bindparam("hash")
-    )
+)
+_FIND_CALLER = select(_caller.c.id, _caller.c.number_ciphertext.is_(None).label("erased")).where(
+    _caller.c.number_hash == bindparam("hash")
 )
 #: A returning caller whose number retention erased: the number is sealed again.
-_RESEAL_CALLER = Prepared(
+_RESEAL_CALLER = (
     update(_caller)
     .where(_caller.c.id == bindparam("caller"), _caller.c.number_ciphertext.is_(None))
     .values(number_ciphertext=bindparam("ciphertext"), number_key_id=bindparam("key_id"))
 )
-_OPEN_INQUIRY = Prepared(
+_OPEN_INQUIRY = (
     select(_inquiry.c.id)
     .where(_inquiry.c.caller_id == bindparam("caller"))
     .where(or_(*(_inquiry.c.status == s for s in OPEN_INQUIRY_STATUSES)))
     .order_by(_inquiry.c.id.desc())
     .limit(1)
 )
-_NEW_INQUIRY = Prepared(
-    _inquiry.insert().returning(_inquiry.c.id),
-    column_keys=("caller_id", "status", "kind", "priority", "callback_requested",
-                 "created_at", "updated_at"),
-)  # fmt: skip
-_REOPEN_INQUIRY = Prepared(
+_NEW_INQUIRY = _inquiry.insert().returning(_inquiry.c.id)
+_REOPEN_INQUIRY = (
     update(_inquiry)
     .where(_inquiry.c.id == bindparam("inquiry"), _inquiry.c.status == "new")
     .values(status="open", updated_at=bindparam("now"))
 )
-_SET_PATH = Prepared(
+_SET_PATH = (
     update(_interaction)
     .where(_interaction.c.id == bindparam("interaction"))
     .values(ivr_path=bindparam("path"))
 )
-_SET_LANGUAGE = Prepared(
+_SET_LANGUAGE = (
     update(_inquiry)
     .where(_inquiry.c.id == bindparam("inquiry"))
     .values(language=bindparam("new_language"), updated_at=bindparam("now"))
 )
-_SET_KIND = Prepared(
+_SET_KIND = (
     update(_inquiry)
     .where(_inquiry.c.id == bindparam("inquiry"))
-    .values(kind=bindparam("new_kind"), priority=bindparam("new_priority"),
-            updated_at=bindparam("now"))
-)  # fmt: skip
-_REQUEST_CALLBACK = Prepared(
+    .values(
+        kind=bindparam("new_kind"), priority=bindparam("new_priority"), updated_at=bindparam("now")
+    )
+)
+_REQUEST_CALLBACK = (
     update(_inquiry)
     .where(_inquiry.c.id == bindparam("inquiry"))
     .values(callback_requested=True, callback_requested_at=bindparam("now"))
 )
 #: The same for a new case, which it also opens: one statement, not two.
-_REQUEST_CALLBACK_AND_OPEN = Prepared(
+_REQUEST_CALLBACK_AND_OPEN = (
     update(_inquiry)
     .where(_inquiry.c.id == bindparam("inquiry"))
     .values(
-        callback_requested=True, callback_requested_at=bindparam("now"),
+        callback_requested=True,
+        callback_requested_at=bindparam("now"),
         status=case((_inquiry.c.status == "new", "open"), else_=_inquiry.c.status),
         updated_at=bindparam("now"),
     )
-)  # fmt: skip
+)
 #: A recording that holds nothing (Twilio's ``absent``: silence; ``failed``): the message box
 #: offers another try, and the next recording takes its place on the interaction.
 NOTHING_RECORDED = ("absent", "failed")
-_REPLACE_RECORDING = Prepared(
+_REPLACE_RECORDING = (
     update(_interaction)
     .where(
         _interaction.c.id == bindparam("interaction"),
         or_(*(_interaction.c.recording_status == s for s in NOTHING_RECORDED)),
     )
     .values(
-        recording_sid=bindparam("sid"), recording_url=bindparam("url"),
-        recording_duration_s=bindparam("duration"), recording_status=bindparam("new_status"),
+        recording_sid=bindparam("sid"),
+        recording_url=bindparam("url"),
+        recording_duration_s=bindparam("duration"),
+        recording_status=bindparam("new_status"),
     )
-)  # fmt: skip
-_STORE_RECORDING = Prepared(
+)
+_STORE_RECORDING = (
     update(_interaction)
     .where(_interaction.c.id == bindparam("interaction"))
     .values(
@@ -137,7 +143,7 @@ _STORE_RECORDING = Prepared(
 )
 
 
-def _status_update(status: str) -> Prepared | None:
+def _status_update(status: str) -> Update | None:
     """The conditional UPDATE to ``status``: only from a lower-ranked status; None when no
     status ranks lower (nothing can move to it)."""
     rank = CALL_STATUS_RANK[status]
@@ -150,7 +156,7 @@ def _status_update(status: str) -> Prepared | None:
         values["duration_s"] = func.coalesce(bindparam("duration"), _interaction.c.duration_s)
     elif status == "in-progress":
         values["answered_at"] = bindparam("now")
-    return Prepared(
+    return (
         update(_interaction)
         .where(
             _interaction.c.id == bindparam("interaction"),
@@ -194,13 +200,13 @@ class CallState:
 class CallLog:
     """The write side of the call log over one Core connection (one webhook's transaction)."""
 
-    def __init__(self, conn: Connection, protector: DataProtector):
+    def __init__(self, conn: Session, protector: DataProtector):
         self.conn = conn
         self.protector = protector
 
     # -- reads ---------------------------------------------------------------------------
     def find(self, call_sid: str) -> CallState | None:
-        row = _FIND_CALL.first(self.conn, {"sid": call_sid})
+        row = self.conn.execute(_FIND_CALL, {"sid": call_sid}).first()
         if row is None:
             return None
         (
@@ -220,13 +226,21 @@ class CallLog:
             callback_requested,
         ) = row
         return CallState(
-            interaction_id=interaction_id, inquiry_id=inquiry_id, provider_sid=provider_sid,
-            status=status, direction=direction, ivr_path=list(ivr_path or []),
-            recording_sid=recording_sid, recording_status=recording_status,
-            recording_url=recording_url, recording_duration_s=recording_duration_s,
-            language=language, kind=kind, inquiry_status=inquiry_status,
+            interaction_id=interaction_id,
+            inquiry_id=inquiry_id,
+            provider_sid=provider_sid,
+            status=status,
+            direction=direction,
+            ivr_path=list(ivr_path or []),
+            recording_sid=recording_sid,
+            recording_status=recording_status,
+            recording_url=recording_url,
+            recording_duration_s=recording_duration_s,
+            language=language,
+            kind=kind,
+            inquiry_status=inquiry_status,
             callback_requested=bool(callback_requested),
-        )  # fmt: skip
+        )
 
     # -- callers, cases, calls -------------------------------------------------------------
     def insert_ignoring_duplicates(self, table: Table, values: dict[str, Any], unique: str) -> Any:
@@ -249,13 +263,13 @@ class CallLog:
         new_id = self.insert_ignoring_duplicates(_caller, values, "number_hash")
         if new_id is not None:
             return new_id, True
-        found = _FIND_CALLER.first(self.conn, {"hash": number_hash})
+        found = self.conn.execute(_FIND_CALLER, {"hash": number_hash}).first()
         if found is None:  # pragma: no cover - the INSERT conflicted with this very row
             raise RuntimeError("caller vanished after insert")
         caller_id, erased = found
         if erased:  # retention erased the number after an earlier call: sealed again
-            _RESEAL_CALLER.execute(
-                self.conn,
+            self.conn.execute(
+                _RESEAL_CALLER,
                 {"caller": caller_id, "ciphertext": sealed.ciphertext, "key_id": sealed.key_id},
             )
         return caller_id, False
@@ -264,15 +278,20 @@ class CallLog:
         """The caller's open case, or a new one: a repeat caller's call joins their open case.
         A caller created by this call has no case yet: no need to look."""
         if not new_caller:
-            inquiry_id = _OPEN_INQUIRY.scalar(self.conn, {"caller": caller_id})
+            inquiry_id = self.conn.execute(_OPEN_INQUIRY, {"caller": caller_id}).scalar()
             if inquiry_id is not None:
                 return inquiry_id, False
         now = utcnow()
         values = {
-            "caller_id": caller_id, "status": "new", "kind": "other", "priority": 0,
-            "callback_requested": False, "created_at": now, "updated_at": now,
-        }  # fmt: skip
-        return _NEW_INQUIRY.scalar(self.conn, values), True
+            "caller_id": caller_id,
+            "status": "new",
+            "kind": "other",
+            "priority": 0,
+            "callback_requested": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return self.conn.execute(_NEW_INQUIRY, values).scalar(), True
 
     def find_or_open(
         self,
@@ -304,12 +323,15 @@ class CallLog:
         created = interaction_id is not None
         if created and new_case:  # everything was written just now: nothing to read back
             state = CallState(
-                interaction_id=interaction_id, inquiry_id=inquiry_id, provider_sid=call_sid,
-                status=values["status"], direction=values["direction"],
-            )  # fmt: skip
+                interaction_id=interaction_id,
+                inquiry_id=inquiry_id,
+                provider_sid=call_sid,
+                status=values["status"],
+                direction=values["direction"],
+            )
             return state, True
         if created:  # a repeat call: the case is being worked on
-            _REOPEN_INQUIRY.execute(self.conn, {"inquiry": inquiry_id, "now": now})
+            self.conn.execute(_REOPEN_INQUIRY, {"inquiry": inquiry_id, "now": now})
         state = self.find(call_sid)
         if state is None:  # pragma: no cover - the row was just written or found
             raise RuntimeError("interaction vanished after insert")
@@ -345,21 +367,25 @@ class CallLog:
         if not self.add_event(state, "IVR_STEP", step, dedupe_key=dedupe_key, time=at):
             return False
         state.ivr_path = [*state.ivr_path, step]
-        _SET_PATH.execute(self.conn, {"interaction": state.interaction_id, "path": state.ivr_path})
+        self.conn.execute(_SET_PATH, {"interaction": state.interaction_id, "path": state.ivr_path})
         return True
 
     def set_language(self, state: CallState, language: str) -> None:
-        _SET_LANGUAGE.execute(
-            self.conn, {"inquiry": state.inquiry_id, "new_language": language, "now": utcnow()}
+        self.conn.execute(
+            _SET_LANGUAGE, {"inquiry": state.inquiry_id, "new_language": language, "now": utcnow()}
         )
         state.language = language
 
     def set_kind(self, state: CallState, kind: str, priority: int) -> None:
-        _SET_KIND.execute(
-            self.conn,
-            {"inquiry": state.inquiry_id, "new_kind": kind, "new_priority": priority,
-             "now": utcnow()},
-        )  # fmt: skip
+        self.conn.execute(
+            _SET_KIND,
+            {
+                "inquiry": state.inquiry_id,
+                "new_kind": kind,
+                "new_priority": priority,
+                "now": utcnow(),
+            },
+        )
         state.kind = kind
 
     def request_callback(self, state: CallState, reason: str) -> None:
@@ -368,16 +394,18 @@ class CallLog:
         params = {"inquiry": state.inquiry_id, "now": now}
         if not state.callback_requested:
             opens = state.inquiry_status == "new"
-            (_REQUEST_CALLBACK_AND_OPEN if opens else _REQUEST_CALLBACK).execute(self.conn, params)
+            self.conn.execute(_REQUEST_CALLBACK_AND_OPEN if opens else _REQUEST_CALLBACK, params)
             state.callback_requested = True
             if opens:
                 state.inquiry_status = "open"
             self.add_event(
-                state, "CALLBACK_REQUESTED", {"reason": reason},
+                state,
+                "CALLBACK_REQUESTED",
+                {"reason": reason},
                 dedupe_key=f"callback:{state.provider_sid}",
-            )  # fmt: skip
+            )
         if state.inquiry_status == "new":
-            _REOPEN_INQUIRY.execute(self.conn, params)
+            self.conn.execute(_REOPEN_INQUIRY, params)
             state.inquiry_status = "open"
 
     def apply_call_status(
@@ -391,7 +419,7 @@ class CallLog:
         if statement is None:  # unknown, or nothing ranks below it
             return False
         params = {"interaction": state.interaction_id, "now": utcnow(), "duration": duration_s}
-        changed = statement.execute(self.conn, params) > 0
+        changed = self.conn.execute(statement, params).rowcount > 0
         if changed:
             state.status = status
         return changed
@@ -415,11 +443,16 @@ class CallLog:
             if state.recording_status not in NOTHING_RECORDED:
                 return  # the call's message is kept; a later one is the recording table's
             new_status = status or "completed"
-            changed = _REPLACE_RECORDING.execute(
-                self.conn,
-                {"interaction": state.interaction_id, "sid": recording_sid, "url": url or None,
-                 "duration": duration_s, "new_status": new_status},
-            )  # fmt: skip
+            changed = self.conn.execute(
+                _REPLACE_RECORDING,
+                {
+                    "interaction": state.interaction_id,
+                    "sid": recording_sid,
+                    "url": url or None,
+                    "duration": duration_s,
+                    "new_status": new_status,
+                },
+            ).rowcount
             if changed:
                 state.recording_sid, state.recording_status = recording_sid, new_status
                 state.recording_url, state.recording_duration_s = url or None, duration_s
@@ -432,15 +465,24 @@ class CallLog:
             new_status = "completed"
         new_url = url or state.recording_url
         new_duration = duration_s if duration_s is not None else state.recording_duration_s
-        stored = (state.recording_sid, state.recording_status, state.recording_url,
-                  state.recording_duration_s)  # fmt: skip
+        stored = (
+            state.recording_sid,
+            state.recording_status,
+            state.recording_url,
+            state.recording_duration_s,
+        )
         if stored == (recording_sid, new_status, new_url, new_duration):
             return
-        _STORE_RECORDING.execute(
-            self.conn,
-            {"interaction": state.interaction_id, "sid": recording_sid, "url": url or None,
-             "duration": duration_s, "new_status": new_status},
-        )  # fmt: skip
+        self.conn.execute(
+            _STORE_RECORDING,
+            {
+                "interaction": state.interaction_id,
+                "sid": recording_sid,
+                "url": url or None,
+                "duration": duration_s,
+                "new_status": new_status,
+            },
+        )
         state.recording_sid = recording_sid
         state.recording_status = new_status
         state.recording_url, state.recording_duration_s = new_url, new_duration

@@ -10,8 +10,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from extensions import db_connection, services
+from db import db_session
 from ivr import journal
+from services import services
 
 ivr_cli = AppGroup("ivr", help="The voice menu: recorded prompts, the fallback journal.")
 carrier_cli = AppGroup("carrier", help="The carrier account (Twilio or the local emulator).")
@@ -88,7 +89,7 @@ def import_prompt(language: str, key: str, source: Path) -> None:
 def replay_journal() -> None:
     """Move what the fallback URL journalled (DB or Redis down) into the database now."""
     svc = services()
-    applied = journal.replay(svc.settings.journal_path, svc.protector, db_connection())
+    applied = journal.replay(svc.settings.journal_path, svc.protector, db_session())
     click.echo(f"{applied} journal entries applied")
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, request
+from flask import request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import journal
+from services import services
 
 log = logging.getLogger(__name__)
 
@@ -82,19 +83,17 @@ def thanks_twiml() -> VoiceResponse:
 
 def journal_request(step: str) -> None:
     """Seal what the carrier sent into the local journal (never raises)."""
-    settings = current_app.extensions["hotline"].settings
+    settings = services().settings
     params = {name: request.form.get(name, "")[:512] for name in JOURNALLED_PARAMS}
     try:
-        journal.append(
-            settings.journal_path, current_app.extensions["hotline"].protector, step, params
-        )
+        journal.append(settings.journal_path, services().protector, step, params)
     except OSError:
         log.exception("could not append to the fallback journal")
 
 
 def handle_fallback() -> VoiceResponse:
     """The body of POST /voice/fallback (signature already checked)."""
-    settings = current_app.extensions["hotline"].settings
+    settings = services().settings
     step = request.args.get("step", "entered")
     if step not in STEPS:
         step = "entered"

@@ -30,6 +30,7 @@ SYSTEM_PROMPTS = (
     "queue_wait",
     "queue_position",
     "queue_estimate",
+    "queue_estimate_seconds",
     "queue_leave_option",
     "queue_callback_option",
     "callback_confirmed",

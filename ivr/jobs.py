@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from extensions import db_connection, job_context, services
+from db import db_session
 from ivr import journal
+from services import services
 
 log = logging.getLogger(__name__)
 
 
 def replay_fallback_journal() -> int:
     """Move what the fallback URL journalled into the database (idempotent; safe to run twice)."""
-    with job_context():
-        svc = services()
-        applied = journal.replay(svc.settings.journal_path, svc.protector, db_connection())
-        if applied:
-            log.info("fallback journal: %d entries replayed into the database", applied)
-        return applied
+    svc = services()
+    applied = journal.replay(svc.settings.journal_path, svc.protector, db_session())
+    if applied:
+        log.info("fallback journal: %d entries replayed into the database", applied)
+    return applied

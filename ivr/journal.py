@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from dataprotection import DataProtector, DecryptionError, Sealed
 from inquiries.models import utcnow
@@ -54,7 +54,7 @@ def has_entries(path: Path) -> bool:
         return False
 
 
-def replay(path: Path, protector: DataProtector, conn: Connection) -> int:
+def replay(path: Path, protector: DataProtector, conn: Session) -> int:
     """Apply every journal entry to the database, then empty the journal. Returns entries applied.
 
     Holds the journal's lock throughout, so appends wait (briefly) and nothing is lost between

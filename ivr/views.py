@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, request, send_from_directory
 from twilio.twiml.voice_response import VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from extensions import app_context, db_connection, enqueue, services
+from db import db_session
 from inquiries.models import FINAL_CALL_STATUSES
 from inquiries.service import RECORDING_STATUS_RANK, CallLog, CallState
 from ivr import fallback, journal
@@ -28,10 +28,12 @@ from ivr.twiml import (
     render_message_box,
     render_queue,
 )
+from jobs import enqueue
 from recordings import service as recordings
 from recordings.models import PENDING
 from routing.handover import MESSAGE_BOX, QUEUE, hand_over
-from webhooks import EMPTY_TWIML, current_request, form_int, form_value, twilio_webhook
+from services import services
+from webhooks import EMPTY_TWIML, form_int, form_value, twilio_webhook
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__)
@@ -42,12 +44,12 @@ JOURNAL_REPLAY_JOB = "ivr-fallback-journal-replay"
 
 
 def flow() -> Flow:
-    return app_context().app.extensions["ivr_flow"]  # type: ignore[no-any-return]
+    return current_app.extensions["ivr_flow"]  # type: ignore[no-any-return]
 
 
 def speaker() -> Speaker:
-    extensions = app_context().app.extensions
-    settings = extensions["hotline"].settings
+    extensions = current_app.extensions
+    settings = services().settings
     return Speaker(
         extensions["ivr_flow"],
         PromptAudio(settings.prompt_audio_path),
@@ -58,11 +60,11 @@ def speaker() -> Speaker:
 
 
 def call_log() -> CallLog:
-    return CallLog(db_connection(), services().protector)
+    return CallLog(db_session(), services().protector)
 
 
 def commit() -> None:
-    db_connection().commit()
+    db_session().commit()
 
 
 def call_sid() -> str | None:
@@ -278,7 +280,7 @@ def recording_status() -> str:
 def _register_message(call: CallState, rec_sid: str) -> int | None:
     """The message's Recording row (once per RecordingSid); its id while still to process."""
     registered = recordings.register(
-        db_connection(), recording_sid=rec_sid, kind="message",
+        db_session(), recording_sid=rec_sid, kind="message",
         interaction_id=call.interaction_id, carrier_duration_s=form_int("RecordingDuration"),
     )  # fmt: skip
     return registered.id if registered.state == PENDING else None
@@ -338,7 +340,7 @@ def webhook_failed(exc: Exception):
         return exc
     log.exception("voice webhook %s failed; answering with the fallback message box", request.path)
     try:
-        db_connection().rollback()
+        db_session().rollback()
     except Exception:  # the database may be the thing that failed
         log.warning("rollback after a failed webhook also failed")
     fallback.journal_request("error")
@@ -349,7 +351,7 @@ def webhook_failed(exc: Exception):
 
 def _int_arg(name: str, default: int) -> int:
     try:
-        return int(current_request().args.get(name, default))
+        return int(request.args.get(name, default))
     except (TypeError, ValueError):
         return default
 

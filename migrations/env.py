@@ -11,7 +11,7 @@ import inquiries.models  # noqa: F401 - registers the tables on Base.metadata
 import recordings.models  # noqa: F401
 import routing.models  # noqa: F401
 import staff.models  # noqa: F401
-from extensions import Base
+from db import Base
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):

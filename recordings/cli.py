@@ -8,10 +8,11 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from extensions import db_connection, services
+from db import db_session
 from recordings import retention, service
 from recordings.models import STATES
 from recordings.store import recording_store
+from services import services
 
 recordings_cli = AppGroup("recordings", help="Recordings: their pipeline state, retries, keys.")
 
@@ -21,7 +22,7 @@ recordings_cli = AppGroup("recordings", help="Recordings: their pipeline state, 
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 def list_command(state: str | None, limit: int) -> None:
     """The newest recordings: id, call (interaction id), kind, state, attempts, duration."""
-    rows = service.list_recordings(db_connection(), state=state, limit=limit)
+    rows = service.list_recordings(db_session(), state=state, limit=limit)
     if not rows:
         click.echo("no recordings")
         return
@@ -60,7 +61,7 @@ def retry_command(recording_id: int) -> None:
 @recordings_cli.command("rewrap-keys")
 def rewrap_command() -> None:
     """Re-seal every recording's data key with the first HOTLINE_DATA_KEYS key (rotation)."""
-    done = service.rewrap_keys(db_connection(), services().protector)
+    done = service.rewrap_keys(db_session(), services().protector)
     click.echo(f"{done} recording key(s) sealed again with {services().protector.active_key_id!r}")
 
 
@@ -68,5 +69,5 @@ def rewrap_command() -> None:
 def retention_command() -> None:
     """Delete expired recordings and personal data now (the clock does it hourly)."""
     svc = services()
-    counts = retention.apply(db_connection(), svc, recording_store(svc.settings))
+    counts = retention.apply(db_session(), svc, recording_store(svc.settings))
     click.echo(", ".join(f"{name}: {value}" for name, value in counts.items()))

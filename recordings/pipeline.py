@@ -19,11 +19,12 @@ import logging
 from typing import Any
 
 import requests
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from dataprotection import DataProtector
-from extensions import Services, db_connection, services
+from db import db_session
 from inquiries.models import utcnow
 from recordings import audio, crypto
 from recordings.media import RecordingUnavailable, fetch_recording
@@ -37,6 +38,7 @@ from recordings.models import (
     Recording,
 )
 from recordings.store import MissingObject, RecordingStore, object_key, prefix_of, recording_store
+from services import Services, services
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ class _Run:
     """One run's writes to the row: each a conditional UPDATE, committed at once; the first
     of them counts the attempt."""
 
-    def __init__(self, conn: Connection, recording_id: int):
+    def __init__(self, conn: Session, recording_id: int):
         self.conn = conn
         self.id = recording_id
         self.counted = False
@@ -94,7 +96,7 @@ class _Run:
 def process(recording_id: int) -> str:
     """Run the pipeline for one recording (in a job's app context); its final state."""
     svc = services()
-    run = _Run(db_connection(), recording_id)
+    run = _Run(db_session(), recording_id)
     row = run.load()
     if row is None:
         return "missing"

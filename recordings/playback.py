@@ -51,8 +51,8 @@ def read_range(
     if recording.storage_key is None or recording.wrapped_key is None:
         raise NotPlayable(f"recording {recording.id} has no stored audio")
     if store is None or protector is None:
-        from extensions import services
         from recordings.store import recording_store
+        from services import services
 
         svc = services()
         store = store or recording_store(svc.settings)

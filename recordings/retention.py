@@ -19,16 +19,18 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
-from extensions import Services
+from db import dialect_name
 from inquiries.models import Caller, CallEvent, Inquiry, Interaction, utcnow
 from inquiries.notes import erase_notes_before
 from recordings.models import CARRIER_DELETED, DELETED, Recording
 from recordings.pipeline import StepFailed, delete_at_carrier
 from recordings.retention_policy import effective_days
 from recordings.store import RecordingStore, prefix_of
+from services import Services
 from staff import audit
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ EVENT = "RETENTION_DELETE"
 
 
 def apply(
-    conn: Connection, svc: Services, store: RecordingStore, now: dt.datetime | None = None
+    conn: Session, svc: Services, store: RecordingStore, now: dt.datetime | None = None
 ) -> dict[str, int]:
     """One retention pass; counts of what was deleted (and of carrier deletions that failed)."""
     now = now or utcnow()
@@ -70,7 +72,7 @@ def apply(
     return counts
 
 
-def _expired_recordings(conn: Connection, kind: str, cutoff: dt.datetime) -> list[Any]:
+def _expired_recordings(conn: Session, kind: str, cutoff: dt.datetime) -> list[Any]:
     """Recordings of ``kind`` older than ``cutoff`` not yet deleted everywhere."""
     rows = conn.execute(
         select(_recording.c.id)
@@ -87,7 +89,7 @@ def _expired_recordings(conn: Connection, kind: str, cutoff: dt.datetime) -> lis
 
 
 def delete_recording(
-    conn: Connection, svc: Services, store: RecordingStore, recording_id: int, reason: str
+    conn: Session, svc: Services, store: RecordingStore, recording_id: int, reason: str
 ) -> dict[str, int]:
     """Delete a recording's audio everywhere: its data key and stored files, then the carrier's
     copy. The row is marked ``deleted`` first (committed), so a pipeline run in flight loses
@@ -133,7 +135,7 @@ def delete_recording(
     return counts
 
 
-def _audit(conn: Connection, row: Any, where: str, reason: str) -> None:
+def _audit(conn: Session, row: Any, where: str, reason: str) -> None:
     data = {
         "what": "recording", "recording_id": row.id, "kind": row.kind, "from": where,
         "reason": reason,
@@ -141,10 +143,10 @@ def _audit(conn: Connection, row: Any, where: str, reason: str) -> None:
     _add_event(conn, row.interaction_id, data, f"retention:recording:{row.id}:{where}")
 
 
-def _add_event(conn: Connection, interaction_id: int | None, data: dict, key: str) -> None:
+def _add_event(conn: Session, interaction_id: int | None, data: dict, key: str) -> None:
     """The deletion on the case's timeline (once per ``key``) and in the staff audit log (in
     the same transaction; no actor: the retention job did it)."""
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    dialect = sqlite if dialect_name(conn) == "sqlite" else postgresql
     added = conn.execute(
         dialect.insert(_event).on_conflict_do_nothing(index_elements=["dedupe_key"]),
         {"interaction_id": interaction_id, "event": EVENT, "data": data, "dedupe_key": key,
@@ -158,7 +160,7 @@ def _add_event(conn: Connection, interaction_id: int | None, data: dict, key: st
                      **details)  # fmt: skip
 
 
-def erase_caller_numbers(conn: Connection, cutoff: dt.datetime) -> int:
+def erase_caller_numbers(conn: Session, cutoff: dt.datetime) -> int:
     """Erase the encrypted number of callers not heard from since ``cutoff`` (the keyed hash
     stays, so a returning caller still finds their cases; the number is sealed again then)."""
     last_call = (
@@ -197,7 +199,7 @@ def erase_caller_numbers(conn: Connection, cutoff: dt.datetime) -> int:
     return erased
 
 
-def erase_notes(conn: Connection, cutoff: dt.datetime) -> int:
+def erase_notes(conn: Session, cutoff: dt.datetime) -> int:
     """Erase the text of case notes written before ``cutoff`` (free text: personal data); the
     rows stay (who wrote when), each erasure audited."""
     erased = erase_notes_before(conn, cutoff)

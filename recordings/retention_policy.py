@@ -14,11 +14,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from extensions import utcnow
+from db import utcnow
 from recordings.models import RETENTION_MAX_DAYS, RETENTION_NAMES, RetentionSetting
 from settings import Settings
 from staff import audit
@@ -75,7 +75,7 @@ def check_days(days: int) -> int:
     return days
 
 
-def periods(db: Session | Connection, settings: Settings) -> dict[str, Period]:
+def periods(db: Session, settings: Settings) -> dict[str, Period]:
     """Every period: effective value, source, default (in ``RETENTION_NAMES`` order)."""
     rows = {row.name: row for row in db.execute(select(_table)).all()}
     found = {}
@@ -89,13 +89,13 @@ def periods(db: Session | Connection, settings: Settings) -> dict[str, Period]:
     return found
 
 
-def effective_days(db: Session | Connection, settings: Settings) -> dict[str, int]:
+def effective_days(db: Session, settings: Settings) -> dict[str, int]:
     """The days each period keeps, override or environment (what the retention job uses)."""
     return {name: period.days for name, period in periods(db, settings).items()}
 
 
 def set_period(
-    db: Session | Connection,
+    db: Session,
     settings: Settings,
     name: str,
     days: int | None,

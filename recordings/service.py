@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
 from dataprotection import DataProtector
-from extensions import db_connection, enqueue, services
+from db import db_session, insert_ignoring_duplicates
 from inquiries.models import utcnow
-from prepared import Prepared, insert_ignoring_duplicates
+from jobs import enqueue
+from jobs import queue as jobs_queue
 from recordings import crypto
 from recordings.models import (
     CARRIER_DELETED,
@@ -35,10 +37,8 @@ from recordings.models import (
 log = logging.getLogger(__name__)
 
 _recording = Recording.__table__
-_BY_SID = Prepared(
-    select(_recording.c.id, _recording.c.state).where(
-        _recording.c.recording_sid == bindparam("sid")
-    )
+_BY_SID = select(_recording.c.id, _recording.c.state).where(
+    _recording.c.recording_sid == bindparam("sid")
 )
 RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 PROCESS_JOB = "recordings.jobs.process_recording"
@@ -61,7 +61,7 @@ class Registered:
 
 
 def register(
-    conn: Connection,
+    conn: Session,
     *,
     recording_sid: str,
     kind: str,
@@ -81,7 +81,7 @@ def register(
     new_id = insert_ignoring_duplicates(conn, _recording, values, "recording_sid")
     if new_id is not None:
         return Registered(new_id, True, PENDING)
-    found = _BY_SID.first(conn, {"sid": recording_sid})
+    found = conn.execute(_BY_SID, {"sid": recording_sid}).first()
     if found is None:  # pragma: no cover - the INSERT conflicted with this very row
         raise RuntimeError("recording vanished after insert")
     return Registered(found[0], False, found[1])
@@ -105,14 +105,14 @@ def retry(recording_id: int) -> str:
     do). Raises ``LookupError`` for an unknown id. A retry RQ has scheduled for later is
     replaced by one now.
     """
-    conn = db_connection()
+    conn = db_session()
     state = conn.execute(select(_recording.c.state).where(_recording.c.id == recording_id)).scalar()
     conn.commit()
     if state is None:
         raise LookupError(f"no recording {recording_id}")
     if state in (CARRIER_DELETED, DELETED):
         return "done"
-    queue = services().queue
+    queue = jobs_queue()
     job = queue.fetch_job(job_id(recording_id))
     if job is not None:
         status = job.get_status(refresh=True)
@@ -124,7 +124,7 @@ def retry(recording_id: int) -> str:
     return "enqueued"
 
 
-def resume_stalled(conn: Connection, now: dt.datetime | None = None) -> int:
+def resume_stalled(conn: Session, now: dt.datetime | None = None) -> int:
     """Re-enqueue recordings whose job was lost: in flight with no progress for
     ``STALLED_AFTER`` (a killed worker, a flushed Redis, an enqueue that failed), or failed
     with automatic attempts left but no RQ job waiting. Idempotent."""
@@ -139,7 +139,7 @@ def resume_stalled(conn: Connection, now: dt.datetime | None = None) -> int:
         .limit(500)
     ).all()
     conn.commit()
-    queue = services().queue
+    queue = jobs_queue()
     resumed = 0
     for row in rows:
         job = queue.fetch_job(job_id(row.id))
@@ -158,7 +158,7 @@ def resume_stalled(conn: Connection, now: dt.datetime | None = None) -> int:
 
 
 def list_recordings(
-    conn: Connection, *, state: str | None = None, limit: int = 50
+    conn: Session, *, state: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     """The newest recordings, as ids, kinds, states and times (no personal data)."""
     query = (
@@ -176,7 +176,7 @@ def list_recordings(
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def rewrap_keys(conn: Connection, protector: DataProtector, batch: int = 500) -> int:
+def rewrap_keys(conn: Session, protector: DataProtector, batch: int = 500) -> int:
     """Re-seal every stored recording's data key with the active data-protection key (after
     ``HOTLINE_DATA_KEYS`` gained a new first key). The audio files are not touched."""
     active = protector.active_key_id

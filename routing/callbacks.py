@@ -26,17 +26,20 @@ import time
 from typing import Any
 
 import redis
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from extensions import db_connection, services
+from db import db_session
 from inquiries.models import Caller, Inquiry, Interaction, utcnow
 from inquiries.service import caller_number
+from jobs import enqueue, enqueue_in
 from routing import offers
 from routing.models import QueueEntry
 from routing.prompts import text as routing_text
 from routing.voice import arg_int, bp, join_conference, say, say_text
+from services import services
 from webhooks import form_value, twilio_webhook
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,7 @@ GREETING_ATTEMPTS = 2
 LEG_ENDINGS = ("completed", "no-answer", "busy", "failed", "canceled")
 
 
-def callback_address(conn: Connection, interaction_id: int) -> str | None:
+def callback_address(conn: Session, interaction_id: int) -> str | None:
     """Where the caller can be called back (their number or browser client), or None for a
     withheld number. Decrypted here, used at once, never kept."""
     row = conn.execute(
@@ -69,13 +72,13 @@ def callback_address(conn: Connection, interaction_id: int) -> str | None:
     return address
 
 
-def can_call_back(conn: Connection, interaction_id: int) -> bool:
+def can_call_back(conn: Session, interaction_id: int) -> bool:
     return services().settings.routing_callback_attempts > 0 and (
         callback_address(conn, interaction_id) is not None
     )
 
 
-def mark_requested(conn: Connection, interaction_id: int) -> bool:
+def mark_requested(conn: Session, interaction_id: int) -> bool:
     """The waiting caller pressed 2: keep the place, call them back. True if now marked."""
     return bool(
         conn.execute(
@@ -99,7 +102,7 @@ def handler_waits(interaction_id: int, language: str) -> VoiceResponse:
     return response
 
 
-def start_attempt(conn: Connection, offer: Any, language: str) -> VoiceResponse:
+def start_attempt(conn: Session, offer: Any, language: str) -> VoiceResponse:
     """The handler accepted a call-back request (the offer row is ``accepted``, committed):
     one more attempt, the caller's phone rings; the handler's leg waits in the conference."""
     iid = offer.interaction_id
@@ -147,7 +150,7 @@ def start_attempt(conn: Connection, offer: Any, language: str) -> VoiceResponse:
 
 
 def attempt_failed(
-    conn: Connection, interaction_id: int, attempt: int, why: str, *, tell_handler: bool = True
+    conn: Session, interaction_id: int, attempt: int, why: str, *, tell_handler: bool = True
 ) -> bool:
     """The attempt did not reach the caller: logged, the handler released (told on their
     phone), the caller back in their old place later, or given up after the last attempt."""
@@ -222,18 +225,15 @@ def schedule_due(interaction_id: int, attempt: int, delay_s: int) -> None:
     job_id = f"routing-callback-due-{interaction_id}-{attempt}"
     try:
         if delay_s > 0:
-            services().queue.enqueue_in(
-                dt.timedelta(seconds=delay_s), "routing.jobs.callback_due", interaction_id,
-                job_id=job_id,
-            )  # fmt: skip
+            enqueue_in(delay_s, "routing.jobs.callback_due", interaction_id, job_id=job_id)
         else:
-            services().queue.enqueue("routing.jobs.callback_due", interaction_id, job_id=job_id)
+            enqueue("routing.jobs.callback_due", interaction_id, job_id=job_id)
     except redis.RedisError:
         log.warning("interaction %s: call-back retry not scheduled (the tick will)",
                     interaction_id)  # fmt: skip
 
 
-def requeue_due(conn: Connection, interaction_id: int) -> bool:
+def requeue_due(conn: Session, interaction_id: int) -> bool:
     """A call-back whose retry time has come: back in the core in its original place."""
     entry = offers.entry_row(conn, interaction_id)
     if entry is None or entry.state != "waiting" or entry.callback_requested_at is None:
@@ -247,7 +247,7 @@ def requeue_due(conn: Connection, interaction_id: int) -> bool:
     return True
 
 
-def _attempt_entry(conn: Connection) -> tuple[Any, int | None, int | None]:
+def _attempt_entry(conn: Session) -> tuple[Any, int | None, int | None]:
     iid, attempt = arg_int("caller"), arg_int("attempt")
     entry = offers.entry_row(conn, iid) if iid is not None else None
     return entry, iid, attempt
@@ -260,7 +260,7 @@ def _attempt_entry(conn: Connection) -> tuple[Any, int | None, int | None]:
 @twilio_webhook
 def callback_answer() -> VoiceResponse:
     """The caller picked up: a neutral greeting, 1 connects (so a voicemail box cannot)."""
-    conn = db_connection()
+    conn = db_session()
     entry, iid, attempt = _attempt_entry(conn)
     response = VoiceResponse()
     if entry is None or entry.callback_attempts != attempt:
@@ -290,7 +290,7 @@ def callback_answer() -> VoiceResponse:
 @twilio_webhook
 def callback_key() -> VoiceResponse:
     """1: the caller meets the handler in the case's conference (CONNECT)."""
-    conn = db_connection()
+    conn = db_session()
     entry, iid, attempt = _attempt_entry(conn)
     response = VoiceResponse()
     if entry is None or entry.callback_attempts != attempt:
@@ -335,7 +335,7 @@ def callback_key() -> VoiceResponse:
 @twilio_webhook
 def callback_status() -> VoiceResponse:
     """The call-back leg ended: before the caller joined, the attempt failed."""
-    conn = db_connection()
+    conn = db_session()
     entry, iid, attempt = _attempt_entry(conn)
     status = form_value("CallStatus", 32)
     if (

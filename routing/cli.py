@@ -10,7 +10,7 @@ import redis
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from extensions import db_connection, db_session, services
+from db import db_session
 from routing import offers
 from routing.metrics import queue_metrics, render
 from routing.models import Handler
@@ -23,6 +23,7 @@ from routing.service import (
     routing_core,
     set_presence,
 )
+from services import services
 
 handlers_cli = AppGroup("handlers", help="Call handlers: add them, list them, set presence.")
 routing_cli = AppGroup("routing", help="The routing state in Redis.")
@@ -124,7 +125,7 @@ def presence_command(handler_id: int, presence: str, reason: str | None) -> None
             "run `flask routing reconcile` when it is back"
         ) from None
     if result.core.withdrawn:  # their ringing offer goes to someone else: stop the ringing
-        offers.cancel_offers(db_connection(), int(result.core.withdrawn), [str(handler_id)])
+        offers.cancel_offers(db_session(), int(result.core.withdrawn), [str(handler_id)])
     if presence == "available" or result.core.withdrawn:
         offers.enqueue_dispatch(f"presence:{handler_id}:{int(time.time() * 1000)}")
     note = ""
@@ -174,6 +175,6 @@ def metrics_command(since: str | None, until: str | None, threshold: int) -> Non
     start = _when(since, end - dt.timedelta(days=1))
     if start >= end:
         raise click.BadParameter("--since must be before --until")
-    result = queue_metrics(db_connection(), start, end, threshold_s=threshold, now=now)
+    result = queue_metrics(db_session(), start, end, threshold_s=threshold, now=now)
     for line in render(result):
         click.echo(line)

@@ -14,16 +14,16 @@ import time
 from dataclasses import dataclass
 
 import redis
-from flask import current_app
 from sqlalchemy import or_, select, update
 
-from extensions import enqueue, services
 from inquiries.models import Inquiry, utcnow
 from inquiries.service import CallLog, CallState
-from prepared import Prepared
+from jobs import enqueue
 from routing.models import Handler, QueueEntry
 from routing.service import routing_core
+from routing.speech import voice_language
 from routing.strategies import QueueFull
+from services import services
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +57,14 @@ def dispatch_job_id(trigger: str) -> str:
     return "routing-dispatch-" + trigger.replace(":", "-")
 
 
-_ON_DUTY = Prepared(
-    select(_handler.c.languages, _handler.c.fallback_languages, _handler.c.skills).where(
-        _handler.c.active.is_(True), or_(*(_handler.c.presence == p for p in ON_DUTY))
-    )
+_ON_DUTY = select(_handler.c.languages, _handler.c.fallback_languages, _handler.c.skills).where(
+    _handler.c.active.is_(True), or_(*(_handler.c.presence == p for p in ON_DUTY))
 )
 
 
 def someone_on_duty(log: CallLog, language: str, kind: str) -> bool:
     """An active handler on duty who takes ``language`` (own or fallback) and ``kind``."""
-    for languages, fallback, skills in _ON_DUTY.all(log.conn):
+    for languages, fallback, skills in log.conn.execute(_ON_DUTY).all():
         if kind in (skills or ()) and language in (*(languages or ()), *(fallback or ())):
             return True
     return False
@@ -85,8 +83,7 @@ def _message_box(log: CallLog, call: CallState, reason: str, why: str) -> Handov
 
 def hand_over(log: CallLog, call: CallState, reason: str) -> Handover:
     """Decide where a caller who wants a person goes; record it on the case (see the module)."""
-    flow = current_app.extensions["ivr_flow"]
-    language = flow.language_or_default(call.language)
+    language = voice_language(call.language)
     kind = call.kind or "other"
     if not someone_on_duty(log, language, kind):
         return _message_box(log, call, reason, "nobody on duty")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from inquiries.models import QUEUE_EVENT_TERM, CallEvent
 from routing.models import QueueEntry
@@ -23,39 +23,12 @@ _entry = QueueEntry.__table__
 
 #: Abandons shorter than this are left out of the abandonment figures (Flex's default).
 SHORT_ABANDON_S = 5
-#: How many recent answered waits feed the estimate ((3/4)^19 ≈ 0.4 %: older ones are noise).
-ESTIMATE_SAMPLES = 20
 OFFER_OUTCOMES = {
     "CONNECT": "accepted",
     "REJECT": "rejected",
     "RINGNOANSWER": "missed",
     "RINGCANCELED": "cancelled",
 }
-
-
-def ewma(samples: Iterable[float]) -> float | None:
-    """Asterisk's estimate: new = (3·old + sample) / 4, seeded with the first sample."""
-    estimate: float | None = None
-    for sample in samples:
-        estimate = float(sample) if estimate is None else (3 * estimate + sample) / 4
-    return estimate
-
-
-def estimated_wait_s(conn: Connection) -> float | None:
-    """The estimated wait from the waits of the last answered callers (None: none yet)."""
-    rows = conn.execute(
-        select(_event.c.data)
-        .where(_event.c.event == "CONNECT", QUEUE_EVENT_TERM)
-        .order_by(_event.c.time.desc(), _event.c.id.desc())
-        .limit(ESTIMATE_SAMPLES)
-    ).all()
-    waits = [_num(data, "holdtime_s") for (data,) in reversed(rows)]
-    return ewma(w for w in waits if w is not None)
-
-
-def estimated_wait_minutes(seconds: float | None) -> int | None:
-    """Whole minutes to announce, at least 1 (None: nothing to announce)."""
-    return None if seconds is None else max(1, int(seconds / 60 + 0.5))
 
 
 @dataclass
@@ -223,7 +196,7 @@ def occupancy(
     return result
 
 
-def _presence_at(conn: Connection, when: dt.datetime) -> dict[int, str]:
+def _presence_at(conn: Session, when: dt.datetime) -> dict[int, str]:
     """Each handler's presence at ``when``: the last hand-set change before it."""
     rows = conn.execute(
         select(_event.c.data)
@@ -238,7 +211,7 @@ def _presence_at(conn: Connection, when: dt.datetime) -> dict[int, str]:
 
 
 def queue_metrics(
-    conn: Connection,
+    conn: Session,
     start: dt.datetime,
     end: dt.datetime,
     *,

@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import Base, one_of
+from db import Base, one_of
 from inquiries.models import UTCDateTime, utcnow
 from routing.strategies import PRESENCES
 

@@ -14,13 +14,14 @@ from sqlalchemy import select, update
 from twilio.base.exceptions import TwilioException
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from extensions import db_connection, services
+from db import db_session
 from inquiries.models import utcnow
 from routing import callbacks, offers
 from routing.models import Handler, QueueEntry
 from routing.prompts import text as routing_text
 from routing.prompts import whisper_text
 from routing.voice import arg_int, bp, join_conference, say_text
+from services import services
 from webhooks import form_value, twilio_webhook
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ WHISPER_ATTEMPTS = 2
 
 def handler_language(handler_id: int) -> str:
     languages = (
-        db_connection().execute(select(_handler.c.languages).where(_handler.c.id == handler_id))
+        db_session().execute(select(_handler.c.languages).where(_handler.c.id == handler_id))
     ).scalar()
     return (languages or ["ru"])[0]
 
@@ -44,7 +45,7 @@ def offer() -> VoiceResponse:
     offer_id = arg_int("offer")
     attempt = arg_int("attempt") or 1
     response = VoiceResponse()
-    conn = db_connection()
+    conn = db_session()
     row = offers.offer_row(conn, offer_id) if offer_id is not None else None
     if row is None or row.state not in offers.PENDING:
         response.hangup()
@@ -76,7 +77,7 @@ def offer_key() -> VoiceResponse:
     offer_id = arg_int("offer")
     attempt = arg_int("attempt") or 1
     response = VoiceResponse()
-    conn = db_connection()
+    conn = db_session()
     row = offers.offer_row(conn, offer_id) if offer_id is not None else None
     if row is None:
         response.hangup()
@@ -144,7 +145,7 @@ def offer_status() -> VoiceResponse:
     the end of an accepted call completes it (the handler hung up)."""
     offer_id = arg_int("offer")
     status = form_value("CallStatus", 32)
-    conn = db_connection()
+    conn = db_session()
     row = offers.offer_row(conn, offer_id) if offer_id is not None else None
     if row is None:
         return VoiceResponse()

@@ -16,17 +16,20 @@ from typing import Any
 from urllib.parse import urlencode
 
 import redis
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 
-from extensions import enqueue, services
+from db import dialect_name
 from inquiries.models import FINAL_CALL_STATUSES, CallEvent, Interaction, utcnow
+from jobs import enqueue, enqueue_in
 from routing.core import RoutingCore
 from routing.handover import dispatch_job_id
 from routing.models import Handler, Offer, QueueEntry
 from routing.service import handler_phone, routing_core
 from routing.strategies import Offer as CoreOffer
+from services import services
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +66,10 @@ def url(path: str, **query: object) -> str:
 
 
 def add_event(
-    conn: Connection, interaction_id: int | None, event: str, data: dict[str, Any], key: str
+    conn: Session, interaction_id: int | None, event: str, data: dict[str, Any], key: str
 ) -> bool:
     """Append a CallEvent once per ``key`` (INSERT … ON CONFLICT DO NOTHING)."""
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    dialect = sqlite if dialect_name(conn) == "sqlite" else postgresql
     statement = dialect.insert(_event).on_conflict_do_nothing(index_elements=["dedupe_key"])
     values = {
         "interaction_id": interaction_id, "event": event, "data": data, "dedupe_key": key,
@@ -82,21 +85,21 @@ def enqueue_dispatch(trigger: str) -> None:
         log.warning("could not enqueue a dispatch (%s)", trigger)
 
 
-def offer_row(conn: Connection, offer_id: int) -> Any:
+def offer_row(conn: Session, offer_id: int) -> Any:
     return conn.execute(select(_offer).where(_offer.c.id == offer_id)).first()
 
 
-def entry_row(conn: Connection, interaction_id: int) -> Any:
+def entry_row(conn: Session, interaction_id: int) -> Any:
     return conn.execute(select(_entry).where(_entry.c.interaction_id == interaction_id)).first()
 
 
-def caller_sid(conn: Connection, interaction_id: int) -> str | None:
+def caller_sid(conn: Session, interaction_id: int) -> str | None:
     return conn.execute(
         select(_interaction.c.provider_sid).where(_interaction.c.id == interaction_id)
     ).scalar()
 
 
-def caller_call_ended(conn: Connection, interaction_id: int) -> bool:
+def caller_call_ended(conn: Session, interaction_id: int) -> bool:
     """The caller's leg is known to have ended. Never for a call-back: the caller is then on
     another call (the conference and the call-back leg's Dial action tell when it ends)."""
     row = conn.execute(
@@ -112,7 +115,7 @@ def caller_call_ended(conn: Connection, interaction_id: int) -> bool:
 
 
 def connect_event(
-    conn: Connection,
+    conn: Session,
     interaction_id: int,
     entry: Any,
     offer: Any,
@@ -130,7 +133,7 @@ def connect_event(
     )  # fmt: skip
 
 
-def place_offers(conn: Connection, offers: Iterable[CoreOffer]) -> None:
+def place_offers(conn: Session, offers: Iterable[CoreOffer]) -> None:
     """Place an offer call for every (caller, handler) pair the core chose; a call that cannot
     be placed counts as rejected and the core's next choice is placed in its turn."""
     todo = list(offers)
@@ -142,7 +145,7 @@ def place_offers(conn: Connection, offers: Iterable[CoreOffer]) -> None:
             todo.extend(place_offer(conn, int(offer.caller_id), int(handler_id), offer.waited_s))
 
 
-def _language_fallback(conn: Connection, offer: CoreOffer) -> None:
+def _language_fallback(conn: Session, offer: CoreOffer) -> None:
     """LANGUAGE_FALLBACK, once per caller: offered to a handler of a fallback language."""
     iid = int(offer.caller_id)
     language = conn.execute(
@@ -158,7 +161,7 @@ def _language_fallback(conn: Connection, offer: CoreOffer) -> None:
 
 
 def place_offer(
-    conn: Connection, interaction_id: int, handler_id: int, waited_s: float
+    conn: Session, interaction_id: int, handler_id: int, waited_s: float
 ) -> tuple[CoreOffer, ...]:
     svc = services()
     handler = conn.execute(select(_handler).where(_handler.c.id == handler_id)).first()
@@ -213,7 +216,7 @@ def place_offer(
 
 
 def end_offer(
-    conn: Connection, offer_id: int, call_status: str, *, why: str | None = None
+    conn: Session, offer_id: int, call_status: str, *, why: str | None = None
 ) -> tuple[CoreOffer, ...]:
     """A pending offer ended without an accept (no answer, busy, failed, answered without the
     key): the offer is withdrawn, logged, the handler released (to break after too many misses),
@@ -253,7 +256,7 @@ def end_offer(
     return result.offers
 
 
-def expire(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
+def expire(conn: Session, pairs: Iterable[tuple[str, str]]) -> None:
     """Offers the core counted as missed (their no-answer callback never came): the rows
     follow, the legs are hung up."""
     for caller_id, handler_id in pairs:
@@ -287,7 +290,7 @@ def expire(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
     conn.commit()
 
 
-def pause_handler(conn: Connection, handler_id: int, reason: str) -> None:
+def pause_handler(conn: Session, handler_id: int, reason: str) -> None:
     """The core put a handler on break (too many missed offers): the row follows."""
     previous = conn.execute(select(_handler.c.presence).where(_handler.c.id == handler_id)).scalar()
     conn.execute(
@@ -304,7 +307,7 @@ def pause_handler(conn: Connection, handler_id: int, reason: str) -> None:
 
 
 def cancel_offers(
-    conn: Connection, interaction_id: int, handler_ids: Iterable[str] | None = None
+    conn: Session, interaction_id: int, handler_ids: Iterable[str] | None = None
 ) -> int:
     """Withdraw the caller's pending offers (all, or those to ``handler_ids``): logged
     RINGCANCELED, and the handlers' phones stop ringing (REST). Returns how many."""
@@ -344,7 +347,7 @@ def hang_up_leg(sid: str, offer_id: int) -> None:
     log.info("offer %s: its call had already ended", offer_id)
 
 
-def complete(conn: Connection, interaction_id: int, event: str) -> None:
+def complete(conn: Session, interaction_id: int, event: str) -> None:
     """The connected call ended (``event`` COMPLETECALLER or COMPLETEAGENT: who hung up first):
     the handler counts it and goes to wrap-up; a job makes them available after it."""
     entry = entry_row(conn, interaction_id)
@@ -380,10 +383,7 @@ def complete(conn: Connection, interaction_id: int, event: str) -> None:
         job_id = f"routing-wrap-up-{interaction_id}"
         try:
             if wrap_up_s > 0:
-                services().queue.enqueue_in(
-                    dt.timedelta(seconds=wrap_up_s), "routing.jobs.end_wrap_up", entry.handler_id,
-                    job_id=job_id,
-                )  # fmt: skip
+                enqueue_in(wrap_up_s, "routing.jobs.end_wrap_up", entry.handler_id, job_id=job_id)
             else:
                 enqueue("routing.jobs.end_wrap_up", entry.handler_id, job_id=job_id)
         except redis.RedisError:

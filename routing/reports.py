@@ -10,7 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from inquiries.models import QUEUE_EVENT_TERM, CallEvent, Inquiry, Interaction
 from routing.core import RoutingCore
@@ -63,7 +64,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def board(conn: Connection, core: RoutingCore | None, now: dt.datetime | None = None) -> Board:
+def board(conn: Session, core: RoutingCore | None, now: dt.datetime | None = None) -> Board:
     """Waiting callers by language and kind, each handler's presence and call time, today's
     figures. ``core`` None (Redis down): presences from the database, marked as such."""
     now = now or dt.datetime.now(dt.UTC)
@@ -129,7 +130,7 @@ class Dashboard:
     handler_names: dict[int, str]
 
 
-def dashboard(conn: Connection, since: dt.date, until: dt.date) -> Dashboard:
+def dashboard(conn: Session, since: dt.date, until: dt.date) -> Dashboard:
     """Per day in [since, until]: calls (by kind, by language), service level, ASA,
     abandonment; over the whole range: the wait-time distribution and handler occupancy."""
     start = dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC)
@@ -166,7 +167,7 @@ def dashboard(conn: Connection, since: dt.date, until: dt.date) -> Dashboard:
     )
 
 
-def _wait_buckets(conn: Connection, start: dt.datetime, end: dt.datetime) -> list[tuple[str, int]]:
+def _wait_buckets(conn: Session, start: dt.datetime, end: dt.datetime) -> list[tuple[str, int]]:
     """How long answered callers waited (CONNECT hold times, call-backs apart)."""
     event = CallEvent.__table__
     counts = [0] * (len(WAIT_BUCKETS) + 1)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import redis
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from dataprotection import DataProtector, Sealed, mask_address, normalise_number
@@ -72,7 +72,7 @@ def e164(raw: str) -> str:
 
 
 def create_handler(
-    conn_or_session: Connection | Session,
+    conn_or_session: Session,
     protector: DataProtector,
     *,
     display_name: str,

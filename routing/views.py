@@ -13,13 +13,13 @@ import time
 from sqlalchemy import update
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from extensions import db_connection, services
+from db import db_session
 from inquiries.models import utcnow
 from inquiries.service import CallState
 from recordings import service as recordings
 from recordings.models import PENDING
 from routing import callbacks, offer_views, offers  # noqa: F401 - their routes join the blueprint
-from routing.metrics import estimated_wait_minutes, estimated_wait_s
+from routing.estimate import announcement, estimated_wait_s
 from routing.models import QueueEntry
 from routing.voice import (
     arg_int,
@@ -30,6 +30,7 @@ from routing.voice import (
     join_conference,
     say,
 )
+from services import services
 from webhooks import form_int, form_value, twilio_webhook
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,13 @@ def wait() -> VoiceResponse:
         if _waited_too_long(call, position):
             response.leave()  # the Enqueue action then records the message and the callback
             return response
-        can_call_back = callbacks.can_call_back(db_connection(), call.interaction_id)
+        can_call_back = callbacks.can_call_back(db_session(), call.interaction_id)
     if position:
         say(gather, language, "queue_position", position=position)
-        minutes = estimated_wait_minutes(estimated_wait_s(db_connection()))
-        if minutes is not None:
-            say(gather, language, "queue_estimate", minutes=minutes)
+        estimate = estimated_wait_s(db_session(), position, language, call.kind or "other")
+        spoken = announcement(estimate)
+        if spoken is not None:
+            say(gather, language, spoken[0], **spoken[1])
     say(gather, language, "queue_leave_option")
     if can_call_back:
         say(gather, language, "queue_callback_option")
@@ -81,7 +83,7 @@ def wait() -> VoiceResponse:
 def _waited_too_long(call: CallState, position: int | None) -> bool:
     """Past ROUTING_MAX_WAIT_S: out of the queue (EXITWITHTIMEOUT) before the ``<Leave>``."""
     max_wait = services().settings.routing_max_wait_s
-    entry = offers.entry_row(db_connection(), call.interaction_id)
+    entry = offers.entry_row(db_session(), call.interaction_id)
     if entry is not None and entry.state == "left":  # a retried request: out already
         return True
     if not max_wait or entry is None or entry.state not in ("waiting", "offered"):
@@ -103,7 +105,7 @@ def wait_key() -> VoiceResponse:
         response.leave()
     elif digits == "2":
         call = caller()
-        conn = db_connection()
+        conn = db_session()
         if call is not None and callbacks.can_call_back(conn, call.interaction_id):
             callbacks.mark_requested(conn, call.interaction_id)
             conn.commit()
@@ -122,7 +124,7 @@ def queue_action() -> VoiceResponse:
     response = VoiceResponse()
     if call is None:
         return response
-    conn = db_connection()
+    conn = db_session()
     entry = offers.entry_row(conn, call.interaction_id)
     if entry is not None and entry.state == "connected":
         return join_conference(call.interaction_id, record=False)
@@ -159,7 +161,7 @@ def queue_action() -> VoiceResponse:
 def _leave_queue(
     call: CallState, entry, state: str, event: str, extra: dict[str, object] | None = None
 ) -> None:
-    conn = db_connection()
+    conn = db_session()
     iid = call.interaction_id
     now = utcnow()
     claimed = 0
@@ -220,7 +222,7 @@ def caller_done() -> VoiceResponse:
     response = VoiceResponse()
     if iid is not None:
         hung_up = form_value("CallStatus", 32) == "completed"
-        offers.complete(db_connection(), iid, "COMPLETECALLER" if hung_up else "COMPLETEAGENT")
+        offers.complete(db_session(), iid, "COMPLETECALLER" if hung_up else "COMPLETEAGENT")
     response.hangup()
     return response
 
@@ -231,7 +233,7 @@ def conference_status() -> VoiceResponse:
     """The case's conference: the first participant to leave ends the call (who hung up)."""
     iid = arg_int("caller")
     if iid is not None and form_value("StatusCallbackEvent", 32) == "participant-leave":
-        conn = db_connection()
+        conn = db_session()
         left = form_value("CallSid", 64)
         by_caller = form_value("ParticipantLabel", 32) == "caller" or (
             left == offers.caller_sid(conn, iid)
@@ -254,7 +256,7 @@ def recording() -> VoiceResponse:
     sid = form_value("RecordingSid", 64)
     to_process = None
     if iid is not None and sid.startswith("RE"):
-        conn = db_connection()
+        conn = db_session()
         status = form_value("RecordingStatus", 16)
         offers.add_event(
             conn, iid, "CALL_RECORDING",

@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 from werkzeug.exceptions import HTTPException
 
-from extensions import db_connection, services
+from db import db_session
 from inquiries.service import CallLog, CallState
 from routing import offers
+from routing.speech import prompts, voice_language
+from services import services
 from webhooks import form_value
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ def conference_name(interaction_id: int) -> str:
 
 
 def calls() -> CallLog:
-    return CallLog(db_connection(), services().protector)
+    return CallLog(db_session(), services().protector)
 
 
 def caller() -> CallState | None:
@@ -47,7 +49,7 @@ def arg_int(name: str) -> int | None:
 
 def say(target: VoiceResponse | Gather, language: str, key: str, **fields: object) -> None:
     """Say a prompt of the IVR catalogs in ``language``."""
-    flow = current_app.extensions["ivr_flow"]
+    flow = prompts()
     language = flow.language_or_default(language)
     voice = flow.voices[language]
     text = flow.text(language, key)
@@ -56,13 +58,9 @@ def say(target: VoiceResponse | Gather, language: str, key: str, **fields: objec
 
 
 def say_text(target: VoiceResponse | Gather, language: str, text: str) -> None:
-    flow = current_app.extensions["ivr_flow"]
+    flow = prompts()
     voice = flow.voices[flow.language_or_default(language)]
     target.say(text, language=voice.say_language, voice=voice.voice)
-
-
-def voice_language(language: str | None) -> str:
-    return current_app.extensions["ivr_flow"].language_or_default(language)
 
 
 def call_language(call: CallState | None) -> str:
@@ -102,7 +100,7 @@ def routing_webhook_failed(exc: Exception):
         return exc
     log.exception("routing webhook %s failed", request.path)
     try:
-        db_connection().rollback()
+        db_session().rollback()
     except Exception:  # the database may be the thing that failed
         log.warning("rollback after a failed routing webhook also failed")
     return Response(str(VoiceResponse()), mimetype="text/xml")

@@ -12,7 +12,7 @@ from sqlalchemy import column, func, select, table
 from sqlalchemy.orm import Session
 
 from dataprotection import DataProtector
-from extensions import utcnow
+from db import utcnow
 from staff import audit, totp
 from staff.models import ROLES, STAFF_LANGUAGES, StaffUser
 from staff.passwords import WeakPassword, check_policy, hash_password, verify_password

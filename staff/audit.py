@@ -19,10 +19,10 @@ import re
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import Connection, insert
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from extensions import db_session, utcnow
+from db import db_session, utcnow
 from staff.models import AuditEvent
 
 _PHONE_LIKE = re.compile(r"(?<![\w.])\+?\d[\d\s().\-]{5,}\d(?![\w.])")
@@ -76,7 +76,7 @@ def record(
     object_type: str | None = None,
     object_id: int | str | None = None,
     *,
-    using: Connection | Session | None = None,
+    using: Session | None = None,
     actor: int | None = _UNSET,
     ip: str | None = _UNSET,
     **details: Any,
@@ -85,7 +85,7 @@ def record(
 
     ``using``: a connection or session whose transaction the event joins (the caller commits:
     the change and its audit row land together or not at all). Without it, the event is written
-    through the app context's session and committed at once — commit your own work first.
+    through the app context's session, which is committed at once (with what it holds).
     ``actor`` (a staff user id) and ``ip`` default to the signed-in staff member and the
     request's address.
     """

@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 
-from extensions import db_session, services
+from db import db_session
+from services import services
 from staff.models import ROLES, StaffSession, StaffUser
 from staff.sessions import cookie_name, resume_session
 

@@ -11,7 +11,8 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from extensions import db_session, services
+from db import db_session
+from services import services
 from staff import accounts
 from staff.accounts import AccountError, Enrolment
 from staff.models import ROLES, STAFF_LANGUAGES, StaffUser

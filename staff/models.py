@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import Base, UTCDateTime, one_of, utcnow
+from db import Base, UTCDateTime, one_of, utcnow
 
 #: What a staff member may be. Handlers take calls and see the inquiries they took part in;
 #: supervisors watch queues and see every inquiry; auditors review (every inquiry, the audit

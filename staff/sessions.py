@@ -17,7 +17,7 @@ import secrets
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from extensions import utcnow
+from db import utcnow
 from settings import Settings
 from staff.models import StaffSession, StaffUser
 

@@ -21,9 +21,10 @@ import inquiries.models  # noqa: F401 - tables on the metadata
 import recordings.models  # noqa: F401 - the recording table
 import staff.models  # noqa: F401 - staff tables (case notes refer to their authors)
 from app import create_app, run_migrations
+from db import Base
 from devtools.services import EmbeddedRedis
-from extensions import Base
 from settings import Settings, load_settings
+from tests.support import handles
 
 PUBLIC_BASE_URL = "https://hotline.example.org"
 ACCOUNT_SID = "AC" + "5" * 32
@@ -112,7 +113,7 @@ def app(settings: Settings):
     flask_app = create_app(settings)
     flask_app.testing = True
     yield flask_app
-    flask_app.extensions["hotline"].dispose()
+    handles(flask_app).dispose()
     flush.flushdb()
     flush.close()
 
@@ -128,7 +129,7 @@ def app_factory():
 
     yield make
     for extra in made:
-        extra.extensions["hotline"].dispose()
+        handles(extra).dispose()
 
 
 @pytest.fixture

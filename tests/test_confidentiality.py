@@ -18,15 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import MetaData, Table, inspect, select
 from sqlalchemy.engine import make_url
 
-from app import RedactPhoneNumbers, configure_logging
-from extensions import db_session, services
+from db import db_session
 from inquiries.models import Caller, Interaction
 from inquiries.service import caller_number
+from logs import RedactPhoneNumbers, configure_logging
+from services import services
 from tests.conftest import PUBLIC_BASE_URL, call_params, new_call_sid, path_of
+from tests.support import handles, run_jobs
 
 NUMBER = "+79161234567"
 FORMS = ("+79161234567", "79161234567", "9161234567")
@@ -187,7 +188,7 @@ def test_the_number_is_nowhere_in_plain_text(app, carrier, caplog, log_file, tmp
     caplog.set_level(logging.DEBUG)  # RQ, the app, every library: everything
     caplog.set_level(logging.INFO, logger="sqlalchemy.engine")  # SQL with its parameters
     recorder = Recorder(carrier)
-    settings = app.extensions["hotline"].settings
+    settings = handles(app).settings
     calls = [new_call_sid() for _ in range(4)]
     for sid, answers in zip(calls, [BY_KEYS, BY_SPEECH, BY_KEYS, BY_SPEECH], strict=True):
         complete_call(recorder, sid, answers)
@@ -200,12 +201,12 @@ def test_the_number_is_nowhere_in_plain_text(app, carrier, caplog, log_file, tmp
     # Healthy again: the next call enqueues the journal's replay; a worker runs it.
     replay_sid = new_call_sid()
     complete_call(recorder, replay_sid, BY_KEYS)
-    svc = app.extensions["hotline"]
+    svc = handles(app)
     assert svc.redis.dbsize() > 0
     # The messages' recording jobs run too; their carrier is a closed local port, not Twilio.
     svc.settings = svc.settings.replace(twilio_api_base_url="http://127.0.0.1:9")
     with app.app_context():
-        assert SimpleWorker([svc.queue], connection=svc.redis).work(burst=True)
+        assert run_jobs(app)
     assert not settings.journal_path.read_bytes()  # replayed into the database
 
     found = leaks(database_blobs(svc.engine))

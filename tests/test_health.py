@@ -9,6 +9,7 @@ from flask import Flask
 
 from app import create_app
 from settings import Settings
+from tests.support import handles
 
 DEAD_REDIS = "unix:///nonexistent/x.sock"
 DEAD_DATABASE = "postgresql+psycopg://nobody@127.0.0.1:1/nothing"
@@ -27,7 +28,7 @@ def build_app() -> Iterator:
 
     yield build
     for flask_app in built:
-        flask_app.extensions["hotline"].dispose()
+        handles(flask_app).dispose()
 
 
 def test_healthz_answers(client) -> None:

@@ -9,10 +9,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, event, insert, text
 
 from console.duty_views import wrap_up_left
-from extensions import Base
+from db import Base
 from inquiries.models import QUEUE_EVENTS, CallEvent
-from routing.metrics import OFFER_OUTCOMES, PRESENCE_EVENTS, estimated_wait_s, queue_metrics
+from routing.estimate import handlers_on_duty, recent_handling_s
+from routing.metrics import OFFER_OUTCOMES, PRESENCE_EVENTS, queue_metrics
 from routing.reports import dashboard
+from tests.support import handles
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -69,7 +71,7 @@ def _plans(conn, statements):
 
 
 def test_every_read_by_time_uses_the_queue_index(app):
-    svc = app.extensions["hotline"]
+    svc = handles(app)
     rows = [
         {"time": NOW - dt.timedelta(minutes=m), "event": name, "data": {"handler_id": 1}}
         for m, name in enumerate([*QUEUE_EVENTS, "IVR_STEP", "IVR_ENTER", "CALL_STATUS"])
@@ -84,7 +86,8 @@ def test_every_read_by_time_uses_the_queue_index(app):
     event.listen(svc.engine, "before_cursor_execute", remember)
     try:
         with svc.engine.begin() as conn:
-            estimated_wait_s(conn)
+            recent_handling_s(conn)
+            handlers_on_duty(conn, "ru", "other")
             queue_metrics(conn, NOW - dt.timedelta(days=1), NOW)
             dashboard(conn, (NOW - dt.timedelta(days=2)).date(), NOW.date())
             wrap_up_left(conn, 1, "wrap_up")

@@ -9,11 +9,12 @@ from itertools import count
 
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from inquiries.models import Caller, Inquiry, Interaction
 from routing.models import QueueEntry
 from routing.service import create_handler
 from staff.models import AuditEvent
+from tests.support import handles
 
 _numbers = count(1)
 
@@ -21,7 +22,7 @@ _numbers = count(1)
 def handler_row(app, name: str = "Anna", languages: tuple[str, ...] = ("ru",)) -> int:
     """A routing handler (offline), reached in the browser."""
     with app.app_context():
-        svc = app.extensions["hotline"]
+        svc = handles(app)
         session = db_session()
         handler_id = create_handler(session, svc.protector, display_name=name,
                                     languages=list(languages), skills=["other", "family"],

@@ -9,12 +9,13 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from staff.models import AuditEvent, StaffSession, StaffUser
 from staff.passwords import verify_password
 from staff.ratelimit import PAIR, LoginLimiter
 from staff.sessions import cookie_name
 from tests.staff.support import PASSWORD, csrf_from, csrf_token, make_user, sign_in
+from tests.support import handles
 
 NEW = "amber-compass-meadow-17"
 PAGE = "/console/account/password"
@@ -45,7 +46,7 @@ def audits(app, action: str) -> list[AuditEvent]:
 
 
 def staff_cookie(app, client) -> str | None:
-    cookie = client.get_cookie(cookie_name(app.extensions["hotline"].settings))
+    cookie = client.get_cookie(cookie_name(handles(app).settings))
     return cookie.value if cookie else None
 
 
@@ -94,7 +95,7 @@ def test_a_change_ends_the_other_sessions_renews_this_one_and_is_audited(app, cl
     assert staff_cookie(app, client) not in (None, old_token)
     assert csrf_token(client) != old_csrf
     assert other_browser.get("/console/").status_code == 302
-    client.set_cookie(cookie_name(app.extensions["hotline"].settings), old_token)
+    client.set_cookie(cookie_name(handles(app).settings), old_token)
     assert client.get("/console/").status_code == 302
 
     (row,) = audits(app, "staff.password_change")

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from staff.models import AuditEvent, StaffUser
 from staff.passwords import verify_password
 from tests.staff.support import csrf_token, make_user, sign_in

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import insert
 
-from extensions import db_session
+from db import db_session
 from staff.models import AuditEvent
 from tests.staff.support import make_user, sign_in
 

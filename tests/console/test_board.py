@@ -8,17 +8,18 @@ import datetime as dt
 
 import pytest
 
-from extensions import db_session
+from db import db_session
 from inquiries.models import CallEvent
 from routing.models import Handler
 from routing.service import routing_core
 from tests.console.seed import a_case, audits, handler_row, tables
 from tests.staff.support import csrf_token, make_user, sign_in
+from tests.support import handles
 
 
 @pytest.fixture
 def core(app):
-    svc = app.extensions["hotline"]
+    svc = handles(app)
     return routing_core(svc.settings, svc.redis)
 
 

@@ -7,11 +7,12 @@ import io
 
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from inquiries.models import CaseNote, Inquiry
 from staff.models import AuditEvent
 from tests.inquiries.test_calllog import seed
 from tests.staff.support import csrf_token, make_user, sign_in
+from tests.support import handles
 
 
 def audits(app, action: str) -> list[AuditEvent]:
@@ -26,7 +27,7 @@ def as_role(app, client, role: str, **kwargs) -> int:
 
 
 def test_a_supervisor_filters_the_log_and_sees_masked_numbers(app, client):
-    seed(app.extensions["hotline"])
+    seed(handles(app))
     as_role(app, client, "supervisor")
     page = client.get("/console/calls?kind=family&language=uk")
     assert page.status_code == 200
@@ -40,7 +41,7 @@ def test_a_supervisor_filters_the_log_and_sees_masked_numbers(app, client):
 
 
 def test_pages_follow_the_cursor(app, client):
-    seed(app.extensions["hotline"], n=120)
+    seed(handles(app), n=120)
     as_role(app, client, "auditor")
     first = client.get("/console/calls").get_data(as_text=True)
     assert first.count('href="/console/inquiries/') == 50 and 'id="older"' in first
@@ -50,7 +51,7 @@ def test_pages_follow_the_cursor(app, client):
 
 
 def test_full_numbers_only_for_roles_allowed_and_audited(app, client):
-    seed(app.extensions["hotline"])
+    seed(handles(app))
     as_role(app, client, "auditor")
     assert "+79161234567" not in client.get("/console/calls?numbers=full").get_data(as_text=True)
     as_role(app, client, "admin")
@@ -60,7 +61,7 @@ def test_full_numbers_only_for_roles_allowed_and_audited(app, client):
 
 
 def test_a_handler_sees_only_their_cases(app, client):
-    ids = seed(app.extensions["hotline"])
+    ids = seed(handles(app))
     as_role(app, client, "handler", handler_id=ids["anna"])
     html = client.get("/console/calls").get_data(as_text=True)
     linked = {int(part.split('"')[0]) for part in html.split('href="/console/inquiries/')[1:]}
@@ -74,8 +75,8 @@ def test_a_handler_sees_only_their_cases(app, client):
 
 
 def test_the_case_page_notes_and_outcome(app, client):
-    ids = seed(app.extensions["hotline"])
-    svc = app.extensions["hotline"]
+    ids = seed(handles(app))
+    svc = handles(app)
     svc.settings = svc.settings.replace(case_outcomes=("advised", "referred"))
     as_role(app, client, "supervisor")
     page = client.get(f"/console/inquiries/{ids['family']}")
@@ -107,7 +108,7 @@ def test_the_case_page_notes_and_outcome(app, client):
 
 
 def test_an_auditor_reads_but_does_not_write(app, client):
-    ids = seed(app.extensions["hotline"])
+    ids = seed(handles(app))
     as_role(app, client, "auditor")
     assert client.get(f"/console/inquiries/{ids['family']}").status_code == 200
     response = client.post(f"/console/inquiries/{ids['family']}/notes",
@@ -116,7 +117,7 @@ def test_an_auditor_reads_but_does_not_write(app, client):
 
 
 def test_the_csv_export_is_audited_and_masked(app, client):
-    seed(app.extensions["hotline"])
+    seed(handles(app))
     as_role(app, client, "supervisor")
     response = client.get("/console/calls.csv?language=ru")
     assert response.status_code == 200 and response.mimetype == "text/csv"

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from console.charts import bar_chart, nice_top
-from extensions import db_session
+from db import db_session
 from inquiries.models import Caller, CallEvent, Inquiry, Interaction
 from tests.console.seed import audits, handler_row, row, tables
 from tests.staff.support import make_user, sign_in

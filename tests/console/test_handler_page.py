@@ -10,17 +10,18 @@ import time
 import pytest
 from sqlalchemy import select, update
 
-from extensions import db_session
+from db import db_session
 from inquiries.models import CallEvent, CaseNote, Inquiry
 from routing.models import Handler, Offer, QueueEntry
 from routing.service import profile, routing_core
 from tests.console.seed import a_case, audits, handler_row
 from tests.staff.support import csrf_token, make_user, sign_in
+from tests.support import handles
 
 
 @pytest.fixture
 def core(app):
-    svc = app.extensions["hotline"]
+    svc = handles(app)
     return routing_core(svc.settings, svc.redis)
 
 

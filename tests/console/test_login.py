@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from staff.models import AuditEvent, StaffSession, StaffUser
 from staff.sessions import cookie_name
 from tests.staff.support import PASSWORD, code, csrf_from, csrf_token, log_in, make_user
+from tests.support import handles
 
 
 def audit_actions(app) -> list[str]:
@@ -24,7 +25,7 @@ def test_password_then_code_signs_in(app, client) -> None:
     home = client.get("/console/")
     assert home.status_code == 200
     assert b"Supervisor" in home.data
-    cookie = client.get_cookie(cookie_name(app.extensions["hotline"].settings))
+    cookie = client.get_cookie(cookie_name(handles(app).settings))
     assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
     with app.app_context():
         rows = db_session().scalars(select(StaffSession)).all()

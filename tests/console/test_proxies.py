@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from extensions import db_session
+from db import db_session
 from settings import SettingsError, load_settings
 from staff.models import AuditEvent, StaffSession
 from staff.ratelimit import PAIR

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from recordings.models import RetentionSetting
 from recordings.retention_policy import effective_days
 from staff.models import AuditEvent
 from tests.console.seed import audits
 from tests.staff.support import csrf_from, csrf_token, make_user, sign_in
+from tests.support import handles
 
 PAGE = "/console/admin/retention"
 MESSAGE, CONVERSATION, PERSONAL = (
@@ -34,7 +35,7 @@ def save(client, **fields: str):
 
 def in_force(app) -> dict[str, int]:
     with app.app_context():
-        return effective_days(db_session(), app.extensions["hotline"].settings)
+        return effective_days(db_session(), handles(app).settings)
 
 
 def overrides(app) -> dict[str, int]:

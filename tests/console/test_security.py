@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, text
 
 from console.security import CSP
-from extensions import db_session
+from db import db_session
 from staff.models import StaffUser
 from tests.console.test_matrix import build_path, console_rules, methods_of
 from tests.staff.support import PASSWORD, code, csrf_from, csrf_token, make_user, sign_in

@@ -15,6 +15,7 @@ from emulator import Emulator
 from settings import Settings
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
 from tests.e2e.live import LiveServer, free_port
+from tests.support import handles
 
 
 @dataclass
@@ -56,7 +57,7 @@ def hotline(app, settings, emulator) -> Hotline:
     )
     yield Hotline(live_app, server, emulator, live_settings)
     server.stop()
-    live_app.extensions["hotline"].dispose()
+    handles(live_app).dispose()
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from inquiries.models import Inquiry, Interaction
 from routing.service import routing_core
 from tests.e2e.test_routing_calls import (
@@ -19,6 +19,7 @@ from tests.e2e.test_routing_calls import (
     names,
     queued_caller,
 )
+from tests.support import handles
 
 CALLER = "+79161234567"
 OTHER_CALLER = "+79165554433"
@@ -26,7 +27,7 @@ OTHER_CALLER = "+79165554433"
 
 def callbacks_now(hotline, **more) -> None:
     """Retries at once (the virtual clock does not drive RQ's scheduler)."""
-    svc = hotline.app.extensions["hotline"]
+    svc = handles(hotline.app)
     svc.settings = svc.settings.replace(routing_callback_retry_s=0, **more)
 
 
@@ -121,7 +122,7 @@ def test_unanswered_callbacks_are_retried_three_times_then_left_to_staff(hotline
     drain(hotline)
     assert not handler.ringing()  # nothing more is offered
     with hotline.app.app_context():
-        svc = hotline.app.extensions["hotline"]
+        svc = handles(hotline.app)
         core = routing_core(svc.settings, svc.redis)
         assert core.presence(str(handler_id))[0] == "available"
         assert core.caller_state(str(row.interaction_id)) is None

@@ -8,7 +8,7 @@ import csv
 
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from staff.models import AuditEvent
 from tests.e2e.conftest import console_login
 from tests.e2e.test_recordings import leave_message

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from inquiries.models import Interaction
 from recordings.models import CARRIER_DELETED
 from staff.models import AuditEvent

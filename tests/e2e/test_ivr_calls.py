@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
-from extensions import db_session
+from db import db_session
 from inquiries.models import Interaction
 from ivr.flow import load_flow
 from recordings.media import fetch_recording
 from tests.conftest import HOTLINE_NUMBER
 from tests.e2e.live import LiveServer, free_port
+from tests.support import handles
 
 FLOW = load_flow()
 LANGUAGE_KEYS = {"ru": "1", "uk": "2", "en": "3"}
@@ -178,7 +179,7 @@ def test_the_app_stopped_mid_call_sends_the_caller_to_the_fallback(hotline, sett
         assert fallback_settings.journal_path.stat().st_size > 0
     finally:
         fallback_server.stop()
-        fallback_app.extensions["hotline"].dispose()
+        handles(fallback_app).dispose()
 
 
 def test_configure_number_points_the_number_at_the_app(hotline):

@@ -9,12 +9,11 @@ import datetime as dt
 import subprocess
 
 import requests
-from rq import SimpleWorker
 from rq.job import Job
 from sqlalchemy import select, update
 from twilio.base.exceptions import TwilioRestException
 
-from extensions import db_session
+from db import db_session
 from inquiries.models import CallEvent, Interaction
 from inquiries.service import caller_number
 from recordings import audio, playback, service
@@ -25,6 +24,7 @@ from recordings.store import recording_store, store_path
 from staff.models import AuditEvent
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, sign
 from tests.e2e.test_routing_calls import HANDLER_A, add_handler, drain, queued_caller
+from tests.support import handles, run_jobs
 
 CALLER = "+79161234567"
 #: What an unencrypted audio file would show: WAV, Ogg (every page), FLAC, MP3's ID3 tag.
@@ -56,7 +56,7 @@ def recording_of(hotline, call_sid: str | None = None, kind: str | None = None) 
 def at_carrier(hotline, sid: str) -> bool:
     """The recording still exists at the carrier (its REST resource; no media download)."""
     try:
-        hotline.app.extensions["hotline"].twilio.recordings(sid).fetch()
+        handles(hotline.app).twilio.recordings(sid).fetch()
     except TwilioRestException as exc:
         assert exc.status == 404
         return False
@@ -76,12 +76,12 @@ def store_files(hotline) -> list:
 def run_due_retries(hotline) -> None:
     """RQ's scheduled retries, made due now and run (a worker with its scheduler, in burst)."""
     with hotline.app.app_context():
-        queue = hotline.app.extensions["hotline"].queue
+        queue = handles(hotline.app).queue
         registry = queue.scheduled_job_registry
         for job_id in registry.get_job_ids():
-            job = Job.fetch(job_id, connection=queue.connection)
+            job = Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer)
             registry.schedule(job, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
-        SimpleWorker([queue], connection=queue.connection).work(burst=True, with_scheduler=True)
+        run_jobs(hotline.app, with_scheduler=True)
 
 
 def decoded_seconds(encoded: bytes) -> float:
@@ -209,7 +209,7 @@ def test_a_download_failing_twice_is_retried_with_backoff_until_it_succeeds(hotl
     assert "500" in row.last_error and row.failed_at is not None
     assert at_carrier(hotline, sid) and store_files(hotline) == []
     with hotline.app.app_context():
-        job = hotline.app.extensions["hotline"].queue.fetch_job(service.job_id(row.id))
+        job = handles(hotline.app).queue.fetch_job(service.job_id(row.id))
         assert job.get_status() == "scheduled" and job.retries_left == 4  # RQ's backoff
 
     run_due_retries(hotline)
@@ -233,7 +233,7 @@ def test_a_failed_recording_is_retried_by_hand(hotline):
     assert row.state == FAILED
     with hotline.app.app_context():
         assert service.retry(row.id) == "enqueued"  # now, not at RQ's next backoff step
-        assert hotline.app.extensions["hotline"].queue.scheduled_job_registry.count == 0
+        assert handles(hotline.app).queue.scheduled_job_registry.count == 0
     drain(hotline)
     row = recording_of(hotline, call.sid)
     assert_stored_and_gone(hotline, row)
@@ -273,7 +273,7 @@ def _age(hotline, call_sid: str, days: int) -> None:
 def test_retention_deletes_expired_recordings_everywhere_and_erases_old_numbers(hotline):
     from recordings.jobs import apply_retention
 
-    svc = hotline.app.extensions["hotline"]
+    svc = handles(hotline.app)
     old_call = leave_message(hotline, "+79160000001")
     drain(hotline)  # stored, gone at the carrier
     failing = leave_message(hotline, "+79160000002")

@@ -1,6 +1,6 @@
 """Nobody is lost: a worker killed in the middle of a dispatch, Redis flushed while callers wait
-and talk, a call-back's retry job lost. The periodic tick (``routing.jobs.tick``, run by ``rq
-cron``) must bring every caller to a handler (or the message box) afterwards."""
+and talk, a call-back's retry job lost. The periodic tick (``routing.jobs.tick``, enqueued by the
+workers' timers) must bring every caller to a handler (or the message box) afterwards."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 from sqlalchemy import select, update
 
-from extensions import db_session
+from db import db_session
 from routing.jobs import tick
 from routing.models import Offer, QueueEntry
 from routing.service import routing_core, set_presence
@@ -23,10 +23,11 @@ from tests.e2e.test_routing_calls import (
     queued_caller,
 )
 from tests.e2e.workers import WriteLock, kill, start_worker
+from tests.support import handles
 
 
 def core_of(hotline):
-    svc = hotline.app.extensions["hotline"]
+    svc = handles(hotline.app)
     return routing_core(svc.settings, svc.redis)
 
 
@@ -59,7 +60,7 @@ def test_redis_flushed_mid_queue_nobody_is_lost(hotline):
     waiting = [str(entry(hotline, c.sid).interaction_id) for c in (second, third)]
     assert core.waiting() == waiting
 
-    hotline.app.extensions["hotline"].redis.flushdb()  # routing state and RQ's jobs: gone
+    handles(hotline.app).redis.flushdb()  # routing state and RQ's jobs: gone
     assert core.waiting() == []
     second.wait(30)  # the hold goes on without Redis' state
     assert not second.ended
@@ -102,7 +103,7 @@ def test_a_worker_killed_mid_dispatch_delays_the_caller_but_loses_nobody(hotline
     assert not hotline.emulator.phone(HANDLER_A).ringing()
     assert entry(hotline, call.sid).state == "waiting"
 
-    svc = hotline.app.extensions["hotline"]
+    svc = handles(hotline.app)
     svc.settings = svc.settings.replace(routing_offer_timeout_s=1, routing_offer_grace_s=0)
     time.sleep(1.1)  # the orphaned assignment outlives its ring time
     counts = run_tick(hotline)
@@ -114,7 +115,7 @@ def test_a_worker_killed_mid_dispatch_delays_the_caller_but_loses_nobody(hotline
 
 
 def test_a_lost_callback_retry_is_requeued_by_the_tick_when_due(hotline):
-    svc = hotline.app.extensions["hotline"]
+    svc = handles(hotline.app)
     svc.settings = svc.settings.replace(routing_callback_retry_s=120)
     add_handler(hotline, HANDLER_A, "Anna")
     first = ask_for_callback(hotline)
@@ -153,7 +154,7 @@ def test_a_flush_keeps_what_handlers_chose(hotline):
     b = add_handler(hotline, HANDLER_B, "Boris")
     with hotline.app.app_context():
         set_presence(db_session(), core_of(hotline), a, "break", "lunch")
-    hotline.app.extensions["hotline"].redis.flushdb()
+    handles(hotline.app).redis.flushdb()
     assert core_of(hotline).presence(str(a)) == ("offline", None)
     run_tick(hotline)
     assert core_of(hotline).presence(str(a)) == ("break", "lunch")

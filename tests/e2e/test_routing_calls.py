@@ -6,15 +6,15 @@ from __future__ import annotations
 import time
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from inquiries.models import CallEvent, Interaction
 from ivr.flow import load_flow
 from routing.jobs import tick
 from routing.models import Handler, Offer, QueueEntry
 from routing.service import create_handler, routing_core, set_presence
+from tests.support import handles, run_jobs
 
 FLOW = load_flow()
 HANDLER_A = "+380671112233"
@@ -24,11 +24,11 @@ HANDLER_B = "+380672223344"
 def drain(hotline) -> int:
     """Run every queued RQ job here (the app context pushed: jobs use it)."""
     with hotline.app.app_context():
-        svc = hotline.app.extensions["hotline"]
+        svc = handles(hotline.app)
         queue = svc.queue
         ran = 0
         while queue.count:
-            SimpleWorker([queue], connection=queue.connection).work(burst=True)
+            run_jobs(hotline.app)
             ran += 1
             if ran > 20:
                 break
@@ -37,7 +37,7 @@ def drain(hotline) -> int:
 
 def add_handler(hotline, phone: str, name: str, *, position: int = 0) -> int:
     with hotline.app.app_context():
-        svc = hotline.app.extensions["hotline"]
+        svc = handles(hotline.app)
         session = db_session()
         handler_id = create_handler(
             session, svc.protector, display_name=name, languages=["ru"],
@@ -122,7 +122,7 @@ def test_a_handler_accepts_and_both_meet_in_the_conference(hotline):
     assert "COMPLETEAGENT" not in names(hotline, call.sid)
     assert leg.ended
     with hotline.app.app_context():
-        svc = hotline.app.extensions["hotline"]
+        svc = handles(hotline.app)
         core = routing_core(svc.settings, svc.redis)
         assert core.presence(str(row.handler_id))[0] == "wrap_up"
         drain(hotline)  # the wrap-up (0 s here) ends: available again
@@ -227,7 +227,7 @@ def test_too_many_misses_put_the_handler_on_break(hotline, misses):
 
 
 def test_ring_all_first_accept_wins_and_the_other_phone_stops(hotline):
-    svc = hotline.app.extensions["hotline"]
+    svc = handles(hotline.app)
     svc.settings = svc.settings.replace(routing_strategy="ring-all")
     add_handler(hotline, HANDLER_A, "Anna", position=1)
     add_handler(hotline, HANDLER_B, "Boris", position=2)
@@ -264,7 +264,7 @@ def test_a_ukrainian_caller_reaches_a_russian_speaker_after_the_fallback_wait(ho
     """No Ukrainian speaker on duty: after ROUTING_LANGUAGE_FALLBACK_AFTER_S the caller is
     offered to a handler with Ukrainian as a fallback language (the periodic tick notices the
     wait; no event does), and LANGUAGE_FALLBACK says so."""
-    svc = hotline.app.extensions["hotline"]
+    svc = handles(hotline.app)
     svc.settings = svc.settings.replace(routing_language_fallback_after_s=1)
     with hotline.app.app_context():
         session = db_session()
@@ -294,7 +294,7 @@ def test_a_ukrainian_caller_reaches_a_russian_speaker_after_the_fallback_wait(ho
 
 
 def test_a_full_queue_sends_the_next_caller_to_the_message_box(hotline):
-    svc = hotline.app.extensions["hotline"]
+    svc = handles(hotline.app)
     svc.settings = svc.settings.replace(routing_max_queue=1)
     add_handler(hotline, HANDLER_A, "Anna")
     first = queued_caller(hotline)  # the one place in the queue

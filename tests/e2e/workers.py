@@ -7,11 +7,11 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
+from devtools import procfile
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,14 +34,13 @@ def worker_env(hotline) -> dict[str, str]:
     }
 
 
-def start_worker(hotline) -> subprocess.Popen:
-    """``rq worker --burst`` running jobs in its own process (SimpleWorker: no work horse, so
-    killing it kills the job), in its own session."""
-    rq_bin = Path(sys.executable).with_name("rq")
+def start_worker(hotline, *, burst: bool = True) -> subprocess.Popen:
+    """The Procfile's worker (``--burst``: it ends when the queue is empty), in its own session.
+    Jobs run in the worker's own process (no work horse), so killing it kills the job."""
+    env = worker_env(hotline)
+    argv = procfile.command("worker", env) + (["--burst"] if burst else [])
     return subprocess.Popen(
-        [str(rq_bin), "worker", "--burst", "--url", hotline.settings.redis_url,
-         "--worker-class", "rq.worker.SimpleWorker", hotline.settings.rq_queue],
-        cwd=ROOT, env=worker_env(hotline), start_new_session=True,
+        argv, cwd=ROOT, env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 

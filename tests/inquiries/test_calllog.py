@@ -17,13 +17,14 @@ from inquiries.calllog import (
 )
 from inquiries.models import Caller, CallEvent, Inquiry, Interaction
 from routing.models import Handler, Offer, QueueEntry
+from tests.support import handles
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
 def svc(app):
-    return app.extensions["hotline"]
+    return handles(app)
 
 
 def seed(svc, n: int = 30) -> dict[str, int]:

@@ -16,13 +16,14 @@ from inquiries.notes import (
     notes_of,
     set_outcome,
 )
+from tests.support import handles
 
 OUTCOMES = ("advised", "referred", "no_contact")
 
 
 @pytest.fixture
 def case(app):
-    svc = app.extensions["hotline"]
+    svc = handles(app)
     with svc.session_factory() as session:
         caller = Caller(number_hash="h" * 64)
         session.add(caller)

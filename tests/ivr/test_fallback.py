@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select
 
+import jobs
+from db import db_session
 from devtools.services import EmbeddedRedis
-from extensions import db_connection, db_session, services
 from inquiries.models import CallEvent, Interaction
 from inquiries.service import caller_number
 from ivr import journal
 from ivr.views import JOURNAL_REPLAY_JOB
 from recordings import service
 from recordings.models import Recording
+from services import services
 from tests.conftest import Carrier, call_params, new_call_sid
+from tests.support import handles, run_jobs
 
 NUMBER = "+79035550142"
 STOPPED_DATABASE = "postgresql+psycopg://hotline@127.0.0.1:1/hotline?connect_timeout=1"
@@ -86,11 +88,11 @@ def test_journal_is_replayed_once_the_app_is_healthy(outage, app, carrier, setti
     # Healthy again: the next call's webhook enqueues the replay; a worker runs it.
     carrier.twiml("/voice/incoming", call_params(new_call_sid(), "+380671234567"))
     with app.app_context():
-        queue = services().queue
+        queue = jobs.queue()
         assert queue.fetch_job(JOURNAL_REPLAY_JOB) is not None
         # the replay only: it enqueues the message's recording job, which would fetch from
         # the real carrier here (tests/e2e/test_recordings.py runs it against the emulator)
-        SimpleWorker([queue], connection=queue.connection).work(burst=True, max_jobs=1)
+        run_jobs(app, max_jobs=1)
         interaction = db_session().scalar(
             select(Interaction).where(Interaction.provider_sid == sid)
         )
@@ -115,9 +117,9 @@ def test_replay_is_idempotent_and_keeps_undecryptable_lines_aside(app, settings)
         copy = settings.journal_path.read_bytes()
         with settings.journal_path.open("ab") as fh:
             fh.write(b"dev1:bm90IGEgcmVhbCBlbnRyeQ==\n")
-        assert journal.replay(settings.journal_path, protector, db_connection()) == 1
+        assert journal.replay(settings.journal_path, protector, db_session()) == 1
         settings.journal_path.write_bytes(copy)  # the same entry again (a crash before truncate)
-        assert journal.replay(settings.journal_path, protector, db_connection()) == 0
+        assert journal.replay(settings.journal_path, protector, db_session()) == 0
         events = db_session().scalars(select(CallEvent).where(CallEvent.event == "FALLBACK")).all()
         assert len(events) == 1
     assert (settings.journal_path.parent / (settings.journal_path.name + ".bad")).exists()
@@ -135,7 +137,7 @@ def test_readyz_names_redis_once_it_stops(settings, tmp_path, app_factory):
         healthy = app_factory(settings.replace(redis_url=server.url))
         assert healthy.test_client().get("/readyz").status_code == 200
         server.stop()
-        healthy.extensions["hotline"].dispose()
+        handles(healthy).dispose()
         body = healthy.test_client().get("/readyz")
         assert body.status_code == 503 and body.json["failed"] == ["redis"]
     finally:

@@ -60,7 +60,7 @@ class Call:
         return self.root
 
     def interaction(self, app) -> Interaction:
-        from extensions import db_session
+        from db import db_session
 
         with app.app_context():
             row = db_session().scalar(
@@ -281,7 +281,7 @@ def test_a_repeat_caller_joins_their_open_inquiry(carrier, app):
     assert a.inquiry_id == b.inquiry_id != c.inquiry_id
     assert b.inquiry.status == "open"
     with app.app_context():
-        from extensions import db_session
+        from db import db_session
 
         assert db_session().scalar(select(func.count()).select_from(Inquiry)) == 2
 
@@ -395,7 +395,7 @@ def test_an_empty_message_is_offered_again_then_the_call_ends_politely(carrier, 
     root = carrier.twiml(path_of(root.find("Redirect").text), call_params(call.sid))
     assert [child.tag for child in root] == ["Say", "Hangup"]
     with app.app_context():
-        from extensions import db_session
+        from db import db_session
 
         empty = db_session().scalar(
             select(func.count()).select_from(CallEvent).where(CallEvent.event == "MESSAGE_EMPTY")

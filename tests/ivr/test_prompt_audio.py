@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ivr.twiml import PromptAudio
 from tests.conftest import call_params, new_call_sid
+from tests.support import handles
 
 
 def _age(folder: Path, seconds: float) -> None:
@@ -59,7 +60,7 @@ def _welcome_verbs(carrier) -> list[str]:
 
 def test_a_shared_menu_follows_the_prompt_folder(app, carrier) -> None:
     """Menus are built once and reused; a prompt file added or removed rebuilds them."""
-    folder = app.extensions["hotline"].settings.prompt_audio_path / "ru"
+    folder = handles(app).settings.prompt_audio_path / "ru"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "goodbye.wav").write_bytes(b"RIFF")
     _age(folder, 10)

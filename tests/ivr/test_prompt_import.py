@@ -13,6 +13,7 @@ import pytest
 
 from ivr.cli import TARGET_DBFS, configure_ffmpeg
 from tests.conftest import PUBLIC_BASE_URL, call_params, new_call_sid, path_of
+from tests.support import handles
 
 # pydub warns at import (audioop is deprecated; no ffmpeg/ffprobe on PATH) and leaks file
 # handles: in production these are printed warnings, not errors (the leak is its own test).
@@ -62,7 +63,7 @@ def import_prompt(runner, language: str, key: str, source: Path):
 
 
 def prompt_file(app, language: str, key: str) -> Path:
-    return app.extensions["hotline"].settings.prompt_audio_path / language / f"{key}.wav"
+    return handles(app).settings.prompt_audio_path / language / f"{key}.wav"
 
 
 def assert_telephone_wav(path: Path, seconds: float) -> None:
@@ -176,7 +177,7 @@ def test_unknown_language_or_key_is_refused(app, runner, tmp_path, language, key
     result = import_prompt(runner, language, key, source)
     assert result.exit_code != 0
     assert expected in result.output
-    assert list(app.extensions["hotline"].settings.prompt_audio_path.rglob("*.wav")) == []
+    assert list(handles(app).settings.prompt_audio_path.rglob("*.wav")) == []
 
 
 def test_missing_source_file_is_refused(runner, tmp_path) -> None:

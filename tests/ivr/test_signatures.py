@@ -20,6 +20,7 @@ from tests.conftest import (
     new_call_sid,
     sign,
 )
+from tests.support import handles
 
 WEBHOOKS = [
     ("/voice/incoming", {}),
@@ -70,7 +71,7 @@ BAD_NAMES = [name for name, _, _ in bad_requests("/voice/incoming", {"a": "b"})]
 
 def effects(app) -> dict[str, int]:
     """Everything a webhook could change: rows per table, Redis keys, the journal's size."""
-    svc = app.extensions["hotline"]
+    svc = handles(app)
     with svc.engine.connect() as conn:
         names = inspect(conn).get_table_names()
         counts = {
@@ -95,7 +96,7 @@ def test_badly_signed_request_is_refused_and_has_no_effect(app, client, path, pa
     response = client.post(path, data=posted, headers=headers)
     assert response.status_code == 403
     assert effects(app) == before
-    assert not app.extensions["hotline"].settings.journal_path.exists()
+    assert not handles(app).settings.journal_path.exists()
 
 
 @pytest.mark.parametrize(("path", "params"), WEBHOOKS, ids=WEBHOOK_IDS)

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from inquiries.models import CallEvent, Interaction
 from tests.conftest import call_params, new_call_sid
 

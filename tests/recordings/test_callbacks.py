@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from extensions import db_session, services
+import jobs
+from db import db_session
 from inquiries.models import CallEvent, Interaction
 from recordings import service
 from recordings.models import PENDING, Recording
@@ -32,7 +33,7 @@ def recordings(app) -> list[Recording]:
 
 def queued_job_ids(app) -> list[str]:
     with app.app_context():
-        return services().queue.job_ids
+        return jobs.queue().job_ids
 
 
 def message_box(carrier) -> Call:
@@ -54,9 +55,9 @@ def test_a_completed_message_delivered_three_times_is_one_row_and_one_job(carrie
     assert row.carrier_duration_s == 12 and row.attempts == 0
     assert queued_job_ids(app) == [service.job_id(row.id)]
     with app.app_context():
-        job = services().queue.fetch_job(service.job_id(row.id))
+        job = jobs.queue().fetch_job(service.job_id(row.id))
         assert job.func_name == "recordings.jobs.process_recording"
-        assert job.args == (row.id,)  # an id, nothing personal
+        assert job.args == [row.id]  # an id, nothing personal (JSON: a list)
 
 
 def test_the_record_action_registers_the_row_and_the_status_callback_enqueues(carrier, app):
@@ -117,7 +118,7 @@ def test_retry_by_hand_replaces_a_waiting_job_and_refuses_unknown_ids(carrier, a
     row = recordings(app)[0]
     with app.app_context():
         assert service.retry(row.id) == "enqueued"
-        assert services().queue.job_ids == [service.job_id(row.id)]  # still one job
+        assert jobs.queue().job_ids == [service.job_id(row.id)]  # still one job
         with pytest.raises(LookupError):
             service.retry(row.id + 1000)
 

@@ -22,6 +22,7 @@ from recordings.retention_policy import (
 )
 from recordings.store import LocalRecordingStore, object_key
 from staff.models import AuditEvent
+from tests.support import handles
 
 _sids = count(1)
 NOW = dt.datetime.now(dt.UTC)
@@ -77,7 +78,7 @@ def override(svc, name: str, days: int | None) -> bool:
 
 @pytest.fixture
 def svc(app):
-    return app.extensions["hotline"]
+    return handles(app)
 
 
 def test_an_override_deletes_what_the_environment_would_keep(app, svc, store) -> None:

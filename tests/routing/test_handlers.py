@@ -12,6 +12,7 @@ from routing.core import RoutingCore
 from routing.models import Handler
 from routing.service import create_handler, masked_phone, routing_core, set_presence
 from settings import SettingsError, load_settings
+from tests.support import handles
 
 NUMBER = "+380501234567"
 FORMS = (NUMBER, NUMBER[1:], NUMBER[4:])
@@ -34,7 +35,7 @@ def cli(app):
 
 @pytest.fixture
 def svc(app):
-    return app.extensions["hotline"]
+    return handles(app)
 
 
 @pytest.fixture

@@ -9,20 +9,18 @@ import pytest
 from inquiries.models import Caller, CallEvent, Inquiry, Interaction
 from routing.metrics import (
     compute,
-    estimated_wait_minutes,
-    estimated_wait_s,
-    ewma,
     queue_metrics,
     render,
 )
 from routing.models import QueueEntry
+from tests.support import handles
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
 def svc(app):
-    return app.extensions["hotline"]
+    return handles(app)
 
 
 def at(seconds: float) -> dt.datetime:
@@ -127,23 +125,6 @@ def test_longest_current_wait_is_the_oldest_waiting_caller(svc):
         session.commit()
         m = queue_metrics(session.connection(), at(-100), at(1), now=at(0))
     assert m.longest_wait_s == 90.0
-
-
-def test_the_estimate_is_asterisks_exponential_average(svc):
-    assert ewma([]) is None
-    assert ewma([60]) == 60
-    assert ewma([60, 180]) == (3 * 60 + 180) / 4
-    assert ewma([60, 180, 20]) == (3 * 90 + 20) / 4
-    with svc.session_factory() as session:
-        assert estimated_wait_s(session.connection()) is None
-    insert(svc, [(0, "CONNECT", {"holdtime_s": 60}), (1, "CONNECT", {"holdtime_s": 180}),
-                 (2, "ABANDON", {"waittime_s": 999})])  # fmt: skip
-    with svc.session_factory() as session:
-        assert estimated_wait_s(session.connection()) == 90.0
-    assert estimated_wait_minutes(None) is None
-    assert estimated_wait_minutes(5) == 1
-    assert estimated_wait_minutes(90.0) == 2
-    assert estimated_wait_minutes(149) == 2
 
 
 def test_the_cli_prints_the_metrics(app, svc):

@@ -8,12 +8,13 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from inquiries.models import CallEvent, Inquiry, utcnow
 from routing.models import QueueEntry
 from routing.reconcile import rebuild_callers
 from routing.service import create_handler, routing_core, set_presence
 from tests.conftest import call_params, new_call_sid, path_of
+from tests.support import handles
 
 CALLER = "+79161234567"
 HANDLER = "+380501112233"
@@ -22,7 +23,7 @@ NS = "{*}"
 
 @pytest.fixture
 def svc(app):
-    return app.extensions["hotline"]
+    return handles(app)
 
 
 @pytest.fixture
@@ -128,8 +129,8 @@ def test_the_reconciler_queues_waiting_callers_again(app, carrier, svc, core):
     assert core.caller_state(str(entry.interaction_id)) == "waiting"
 
 
-def test_the_wait_announces_the_estimate_once_a_caller_was_answered(app, carrier, svc, core):
-    on_duty(app, svc, core)
+def test_the_wait_announces_the_estimate_once_a_call_was_handled(app, carrier, svc, core):
+    on_duty(app, svc, core)  # one handler for Russian callers
     sid = new_call_sid()
     ask_for_a_person(carrier, sid)
     flow = app.extensions["ivr_flow"]
@@ -140,13 +141,15 @@ def test_the_wait_announces_the_estimate_once_a_caller_was_answered(app, carrier
 
     assert flow.text("ru", "queue_position").format(position=1) in said()
     prefix = flow.text("ru", "queue_estimate").split("{")[0]
-    assert not any(t.startswith(prefix) for t in said())  # no sample yet
+    assert not any(t.startswith(prefix) for t in said())  # no call handled yet: nothing said
     with svc.session_factory() as session:
-        for hold in (100, 260):  # (3·100 + 260) / 4 = 140 s → about 2 minutes
-            session.add(CallEvent(event="CONNECT", data={"holdtime_s": hold}))
+        # handling time: 6 s ringing + 200 s talking + 34 s wrap-up = 240 s; one handler, the
+        # first place: half of it (the handler is half-way through on average): 2 minutes
+        session.add(CallEvent(event="CONNECT", data={"ringtime_s": 6, "holdtime_s": 999}))
+        session.add(CallEvent(event="COMPLETECALLER", data={"calltime_s": 200, "wrapup_s": 34}))
         session.commit()
     assert flow.text("ru", "queue_estimate").format(minutes=2) in said()
-    svc.redis.flushdb()  # the estimate lives in the database
+    svc.redis.flushdb()  # the estimate's inputs live in the database
     with svc.session_factory() as session:
         assert rebuild_callers(session, core)["requeued"] == 1
     assert flow.text("ru", "queue_estimate").format(minutes=2) in said()

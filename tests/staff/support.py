@@ -10,7 +10,8 @@ import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
 
-from extensions import db_session, services
+from db import db_session
+from services import services
 from staff import totp
 from staff.accounts import create_user
 from staff.models import StaffUser

@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 from app import run_migrations
-from extensions import db_session
+from db import db_session
 from staff import audit
 from staff.authz import login_required
 from staff.models import AuditEvent

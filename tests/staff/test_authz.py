@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy import insert
 
 from console.access import can_view_inquiry, can_view_interaction
-from extensions import db_session, services
+from db import db_session
 from inquiries.models import Caller, Inquiry, Interaction
 from routing.models import Offer, QueueEntry
 from routing.service import create_handler
+from services import services
 from staff.authz import roles_required
 from staff.models import StaffUser
 from tests.staff.support import make_user

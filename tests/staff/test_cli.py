@@ -7,7 +7,8 @@ import re
 import pyotp
 from sqlalchemy import select
 
-from extensions import db_session, services
+from db import db_session
+from services import services
 from staff import totp
 from staff.models import AuditEvent, StaffSession, StaffUser
 from tests.staff.support import PASSWORD, make_user, sign_in

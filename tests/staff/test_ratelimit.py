@@ -9,6 +9,7 @@ import redis
 
 from staff.ratelimit import ACCOUNT, ADDRESS, PAIR, LoginLimiter, LoginThrottled
 from tests.staff.support import PASSWORD, code, csrf_token, make_user
+from tests.support import handles
 
 ATTACKER, OFFICE = "203.0.113.66", "198.51.100.7"
 
@@ -28,7 +29,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def limiter(app, clock) -> LoginLimiter:
-    svc = app.extensions["hotline"]
+    svc = handles(app)
     return LoginLimiter(svc.redis, svc.protector, clock=clock)
 
 
@@ -95,7 +96,7 @@ def test_unknown_usernames_are_counted_like_real_ones(limiter) -> None:
 
 def test_redis_keys_hold_no_username_or_address(app, limiter) -> None:
     limiter.charge("olena", OFFICE, known=False)
-    keys = b" ".join(app.extensions["hotline"].redis.keys("*"))
+    keys = b" ".join(handles(app).redis.keys("*"))
     assert b"olena" not in keys and OFFICE.encode() not in keys
 
 

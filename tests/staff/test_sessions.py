@@ -6,10 +6,11 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from extensions import db_session
+from db import db_session
 from staff.models import StaffSession
 from staff.sessions import cookie_name
 from tests.staff.support import csrf_token, log_in, make_user, sign_in
+from tests.support import handles
 
 
 def sessions(app) -> list[StaffSession]:
@@ -18,7 +19,7 @@ def sessions(app) -> list[StaffSession]:
 
 
 def staff_cookie(app, client) -> str | None:
-    cookie = client.get_cookie(cookie_name(app.extensions["hotline"].settings))
+    cookie = client.get_cookie(cookie_name(handles(app).settings))
     return cookie.value if cookie else None
 
 
@@ -85,7 +86,7 @@ def test_logout_ends_the_session_on_the_server(app, client) -> None:
     (row,) = sessions(app)
     assert row.end_reason == "logout"
     # The old cookie, replayed (stolen before the logout), opens nothing.
-    client.set_cookie(cookie_name(app.extensions["hotline"].settings), token)
+    client.set_cookie(cookie_name(handles(app).settings), token)
     assert client.get("/console/").status_code == 302
 
 

@@ -9,7 +9,8 @@ import urllib.parse
 import pyotp
 from sqlalchemy import text
 
-from extensions import db_session, services
+from db import db_session
+from services import services
 from staff import totp
 from staff.models import StaffUser
 from tests.staff.support import make_user

@@ -1,0 +1,183 @@
+"""The database: the SQLAlchemy engine, the declarative base, and one session per request or job.
+
+``init_app`` builds the engine and the session factory for one app; nothing connects at import.
+``db_session()`` is the one database handle of the current app context (a request, a job, a CLI
+command): ORM queries and Core statements alike run through it, and it is closed when the
+context ends (what was not committed is rolled back). Every package may import this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Flask, current_app, g
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    TypeDecorator,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK constraint's SQL: ``column IN ('a', 'b')`` (the codes a column may hold)."""
+    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both databases (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+#: How long a SQLite write waits for another process's write to finish before it fails.
+SQLITE_BUSY_TIMEOUT_S = 30
+#: Checkpoint the WAL at this many pages (SQLite's default: 1,000). With several processes
+#: writing in turn the WAL rarely restarts, and past the threshold every commit checkpoints
+#: (two fsyncs): a larger threshold means fewer of them in a surge.
+SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
+
+
+#: An execution option: a long read (a CSV export) takes no write lock on SQLite (``BEGIN``
+#: DEFERRED: WAL readers never block writers), so webhooks are not kept waiting meanwhile.
+READ_ONLY = "hotline_read_only"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the settings each database needs to behave under concurrent writers.
+
+    SQLite: WAL, ``synchronous=NORMAL``, foreign keys, and every transaction started with
+    ``BEGIN IMMEDIATE`` (SQLAlchemy's documented pysqlite recipe): a transaction takes the write
+    lock when it starts, waiting up to the busy timeout, instead of failing with "database is
+    locked" when a read transaction later wants to write. PostgreSQL: a pool that pings its
+    connections, so a database restart costs no request.
+    """
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_settings(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # pysqlite emits no BEGIN of its own
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    """One app's engine and session factory (``app.extensions["db"]``)."""
+
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        """Close the pool's connections (before a fork, and at shutdown)."""
+        self.engine.dispose()
+
+
+def init_app(app: Flask, url: str) -> Database:
+    database = Database(url)
+    app.extensions["db"] = database
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()  # what was not committed is rolled back
+
+    return database
+
+
+def read_only_connection(engine: Engine) -> Connection:
+    """A connection of its own for a long read (a streamed export): no write lock on SQLite.
+    Use it as a context manager."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
+
+
+def database() -> Database:
+    """The current app's database."""
+    return current_app.extensions["db"]  # type: ignore[no-any-return]
+
+
+def db_session() -> Session:
+    """The database session of the current app context (closed when the context ends)."""
+    session = g.get("db_session")
+    if session is None:
+        session = g.db_session = database().session_factory()
+    return session  # type: ignore[no-any-return]
+
+
+_INSERTS: dict[tuple[str, str, str], Any] = {}
+
+
+def insert_ignoring_duplicates(
+    session: Session, table: Table, values: dict[str, Any], unique: str
+) -> Any:
+    """``INSERT … ON CONFLICT (unique) DO NOTHING RETURNING id``: the new row's id, or None
+    when a row with the same ``unique`` value exists (carrier retries, concurrent webhooks)."""
+    dialect = session.get_bind().dialect.name
+    key = (dialect, table.name, unique)
+    statement = _INSERTS.get(key)
+    if statement is None:
+        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        statement = _INSERTS[key] = (
+            insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(table.c.id)
+        )
+    return session.execute(statement, values).scalar()
+
+
+def dialect_name(handle: Session | Connection) -> str:
+    """``sqlite`` or ``postgresql``, for a session or a connection."""
+    if isinstance(handle, Session):
+        return handle.get_bind().dialect.name
+    return handle.dialect.name
