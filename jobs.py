@@ -137,7 +137,7 @@ def enqueue_in(delay_s: float, func: str, *args: Any, job_id: str) -> str | None
 
 def enqueue_at(when: float | dt.datetime, func: str, *args: Any, job_id: str) -> str | None:
     """Enqueue ``func`` when ``when`` (Unix seconds or an aware datetime) comes; the job id, or
-    None if a job of that id is already due later (the first due time stands)."""
+    None if a delayed job of that id is already waiting (its due time stands)."""
     due = when.timestamp() if isinstance(when, dt.datetime) else float(when)
     jobs, connection = _jobs(), services().redis
     call = json.dumps([func, list(args)])
@@ -191,20 +191,24 @@ def next_due_in(now: float | None = None) -> float | None:
 
 
 def enqueue_periodic(now: float | None = None, done: dict[str, int] | None = None) -> int:
-    """Enqueue each periodic job whose period has begun and whose job for it was not enqueued
-    yet (one job id per period: several workers enqueue it once). ``done``: periods this
-    process has handled already, to skip asking Redis again. How many were enqueued."""
+    """Enqueue each periodic job whose period has begun and not been enqueued by any worker yet
+    (a marker per period in Redis, set once: the first worker to set it enqueues the job).
+    ``done``: periods this process has handled, to skip asking Redis again. How many it
+    enqueued."""
     now = time.time() if now is None else now
     done = {} if done is None else done
+    jobs, connection = _jobs(), services().redis
     enqueued = 0
-    for periodic in _jobs().periodic:
+    for periodic in jobs.periodic:
         period = int(now // periodic.interval_s)
         if done.get(periodic.name) == period:
             continue
         job_id = f"periodic-{periodic.name}-{period}"
-        # No backlog: a period's job not started within its period is dropped (the next comes).
-        if enqueue(periodic.func, job_id=job_id, timeout_s=periodic.timeout_s,
-                   ttl_s=max(60, periodic.interval_s)):  # fmt: skip
+        marker = f"hotline:periodic:{jobs.queue_name}:{job_id}"
+        if connection.set(marker, "1", nx=True, ex=2 * periodic.interval_s + 60):
+            # No backlog: a period's job not started within its period is dropped.
+            enqueue(periodic.func, job_id=job_id, timeout_s=periodic.timeout_s,
+                    ttl_s=max(60, periodic.interval_s))  # fmt: skip
             enqueued += 1
         done[periodic.name] = period
     return enqueued

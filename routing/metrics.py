@@ -1,8 +1,8 @@
 """Queue metrics over the call-event log (definitions: docs/ACD, Asterisk queue_log style).
 
 Pure functions over ``CallEvent`` rows for a time range ``[start, end)``; each figure whose
-denominator is zero is ``None`` (shown as "n/a"). The estimated wait announced to callers is
-computed here too, from the last CONNECT events (the database, so a Redis flush keeps it).
+denominator is zero is ``None`` (shown as "n/a"). The wait announced to callers is
+``routing.estimate``'s.
 """
 
 from __future__ import annotations
