@@ -108,7 +108,9 @@ def make_engine(url: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Any) -> None:
         read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # on the DB-API connection (SQLAlchemy's own statement path would cost as much again
+        # as the BEGIN itself; this runs for every transaction)
+        connection.connection.dbapi_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -161,11 +163,13 @@ _INSERTS: dict[tuple[str, str, str], Any] = {}
 
 
 def insert_ignoring_duplicates(
-    session: Session, table: Table, values: dict[str, Any], unique: str
+    db: Session | Connection, table: Table, values: dict[str, Any], unique: str
 ) -> Any:
     """``INSERT … ON CONFLICT (unique) DO NOTHING RETURNING id``: the new row's id, or None
-    when a row with the same ``unique`` value exists (carrier retries, concurrent webhooks)."""
-    dialect = session.get_bind().dialect.name
+    when a row with the same ``unique`` value exists (carrier retries, concurrent webhooks).
+    Run on the session's connection (in its transaction), without the ORM's layer."""
+    connection = db.connection() if isinstance(db, Session) else db
+    dialect = connection.dialect.name
     key = (dialect, table.name, unique)
     statement = _INSERTS.get(key)
     if statement is None:
@@ -173,7 +177,7 @@ def insert_ignoring_duplicates(
         statement = _INSERTS[key] = (
             insert(table).on_conflict_do_nothing(index_elements=[unique]).returning(table.c.id)
         )
-    return session.execute(statement, values).scalar()
+    return connection.execute(statement, values).scalar()
 
 
 def dialect_name(handle: Session | Connection) -> str:

@@ -114,19 +114,23 @@ def enqueue(func: str, *args: Any, job_id: str, timeout_s: int = JOB_TIMEOUT_S,
     job with that id is still waiting or running. A finished or failed job of the same id is
     replaced. Raises ``redis.RedisError`` when Redis does not answer."""
     q = queue()
-    old = q.fetch_job(job_id)
-    if old is not None:
-        if old.get_status(refresh=False) in PENDING:
-            return None
-        old.delete()
+    options = {
+        "job_id": job_id, "unique": True, "job_timeout": timeout_s, "ttl": ttl_s,
+        "result_ttl": RESULT_TTL_S, "failure_ttl": FAILURE_TTL_S,
+        "retry": Retry(max=len(RETRY_INTERVALS_S), interval=list(RETRY_INTERVALS_S)),
+    }  # fmt: skip
     try:
-        q.enqueue(
-            func, *args, job_id=job_id, unique=True, job_timeout=timeout_s, ttl=ttl_s,
-            result_ttl=RESULT_TTL_S, failure_ttl=FAILURE_TTL_S,
-            retry=Retry(max=len(RETRY_INTERVALS_S), interval=list(RETRY_INTERVALS_S)),
-        )  # fmt: skip
-    except DuplicateJobError:  # another process enqueued it just now
-        return None
+        q.enqueue(func, *args, **options)  # one round trip when the id is new (the usual case)
+    except DuplicateJobError:
+        old = q.fetch_job(job_id)
+        if old is not None:
+            if old.get_status(refresh=False) in PENDING:
+                return None
+            old.delete()  # finished or failed: replaced
+        try:
+            q.enqueue(func, *args, **options)
+        except DuplicateJobError:  # another process enqueued it just now
+            return None
     return job_id
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Request, Response, render_template, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 CSP = (
@@ -31,6 +32,7 @@ def is_console_request() -> bool:
 
 
 def init_app(app: Flask, *, production: bool) -> None:
+    app.session_interface = CookieSessionWhenSent()
     always = [
         ("Content-Security-Policy", CSP),
         ("X-Content-Type-Options", "nosniff"),
@@ -70,3 +72,15 @@ def _error_page(code: int) -> Any:
         return render_template("console/error.html", code=code), code
     except Exception:  # the error page itself must not fail (a broken DB, a template error)
         return Response(f"Error {code}", status=code, mimetype="text/plain")
+
+
+class CookieSessionWhenSent(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, opened only when the request carries its cookie.
+
+    A carrier webhook never has one; Flask's own interface would still derive the signing key
+    (an HMAC) for every such request before finding no cookie."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)

@@ -15,7 +15,19 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, Update, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Executable,
+    Result,
+    Table,
+    Update,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from dataprotection import DataProtector, Sealed, normalise_number
@@ -203,10 +215,24 @@ class CallLog:
     def __init__(self, conn: Session, protector: DataProtector):
         self.conn = conn
         self.protector = protector
+        self._connection: Connection | None = None
+
+    def run(self, statement: Executable, params: dict[str, Any] | None = None) -> Result[Any]:
+        """A Core statement on the session's connection, in the session's transaction (the
+        session commits it), without the ORM's per-statement layer. The connection is asked of
+        the session again once its transaction ended (a commit closes it)."""
+        return self.connection().execute(statement, params)
+
+    def connection(self) -> Connection:
+        """The session's connection for its current transaction."""
+        connection = self._connection
+        if connection is None or connection.closed or not connection.in_transaction():
+            connection = self._connection = self.conn.connection()
+        return connection
 
     # -- reads ---------------------------------------------------------------------------
     def find(self, call_sid: str) -> CallState | None:
-        row = self.conn.execute(_FIND_CALL, {"sid": call_sid}).first()
+        row = self.run(_FIND_CALL, {"sid": call_sid}).first()
         if row is None:
             return None
         (
@@ -245,7 +271,7 @@ class CallLog:
     # -- callers, cases, calls -------------------------------------------------------------
     def insert_ignoring_duplicates(self, table: Table, values: dict[str, Any], unique: str) -> Any:
         """INSERT unless a row with the same ``unique`` value exists; the new id, else None."""
-        return insert_ignoring_duplicates(self.conn, table, values, unique)
+        return insert_ignoring_duplicates(self.connection(), table, values, unique)
 
     def find_or_create_caller(self, raw_number: str) -> tuple[int, bool]:
         """The pseudonymous caller's id for a number (keyed hash; the number kept encrypted),
@@ -263,12 +289,12 @@ class CallLog:
         new_id = self.insert_ignoring_duplicates(_caller, values, "number_hash")
         if new_id is not None:
             return new_id, True
-        found = self.conn.execute(_FIND_CALLER, {"hash": number_hash}).first()
+        found = self.run(_FIND_CALLER, {"hash": number_hash}).first()
         if found is None:  # pragma: no cover - the INSERT conflicted with this very row
             raise RuntimeError("caller vanished after insert")
         caller_id, erased = found
         if erased:  # retention erased the number after an earlier call: sealed again
-            self.conn.execute(
+            self.run(
                 _RESEAL_CALLER,
                 {"caller": caller_id, "ciphertext": sealed.ciphertext, "key_id": sealed.key_id},
             )
@@ -278,7 +304,7 @@ class CallLog:
         """The caller's open case, or a new one: a repeat caller's call joins their open case.
         A caller created by this call has no case yet: no need to look."""
         if not new_caller:
-            inquiry_id = self.conn.execute(_OPEN_INQUIRY, {"caller": caller_id}).scalar()
+            inquiry_id = self.run(_OPEN_INQUIRY, {"caller": caller_id}).scalar()
             if inquiry_id is not None:
                 return inquiry_id, False
         now = utcnow()
@@ -291,7 +317,7 @@ class CallLog:
             "created_at": now,
             "updated_at": now,
         }
-        return self.conn.execute(_NEW_INQUIRY, values).scalar(), True
+        return self.run(_NEW_INQUIRY, values).scalar(), True
 
     def find_or_open(
         self,
@@ -331,7 +357,7 @@ class CallLog:
             )
             return state, True
         if created:  # a repeat call: the case is being worked on
-            self.conn.execute(_REOPEN_INQUIRY, {"inquiry": inquiry_id, "now": now})
+            self.run(_REOPEN_INQUIRY, {"inquiry": inquiry_id, "now": now})
         state = self.find(call_sid)
         if state is None:  # pragma: no cover - the row was just written or found
             raise RuntimeError("interaction vanished after insert")
@@ -367,17 +393,17 @@ class CallLog:
         if not self.add_event(state, "IVR_STEP", step, dedupe_key=dedupe_key, time=at):
             return False
         state.ivr_path = [*state.ivr_path, step]
-        self.conn.execute(_SET_PATH, {"interaction": state.interaction_id, "path": state.ivr_path})
+        self.run(_SET_PATH, {"interaction": state.interaction_id, "path": state.ivr_path})
         return True
 
     def set_language(self, state: CallState, language: str) -> None:
-        self.conn.execute(
+        self.run(
             _SET_LANGUAGE, {"inquiry": state.inquiry_id, "new_language": language, "now": utcnow()}
         )
         state.language = language
 
     def set_kind(self, state: CallState, kind: str, priority: int) -> None:
-        self.conn.execute(
+        self.run(
             _SET_KIND,
             {
                 "inquiry": state.inquiry_id,
@@ -394,7 +420,7 @@ class CallLog:
         params = {"inquiry": state.inquiry_id, "now": now}
         if not state.callback_requested:
             opens = state.inquiry_status == "new"
-            self.conn.execute(_REQUEST_CALLBACK_AND_OPEN if opens else _REQUEST_CALLBACK, params)
+            self.run(_REQUEST_CALLBACK_AND_OPEN if opens else _REQUEST_CALLBACK, params)
             state.callback_requested = True
             if opens:
                 state.inquiry_status = "open"
@@ -405,7 +431,7 @@ class CallLog:
                 dedupe_key=f"callback:{state.provider_sid}",
             )
         if state.inquiry_status == "new":
-            self.conn.execute(_REOPEN_INQUIRY, params)
+            self.run(_REOPEN_INQUIRY, params)
             state.inquiry_status = "open"
 
     def apply_call_status(
@@ -419,7 +445,7 @@ class CallLog:
         if statement is None:  # unknown, or nothing ranks below it
             return False
         params = {"interaction": state.interaction_id, "now": utcnow(), "duration": duration_s}
-        changed = self.conn.execute(statement, params).rowcount > 0
+        changed = self.run(statement, params).rowcount > 0
         if changed:
             state.status = status
         return changed
@@ -443,7 +469,7 @@ class CallLog:
             if state.recording_status not in NOTHING_RECORDED:
                 return  # the call's message is kept; a later one is the recording table's
             new_status = status or "completed"
-            changed = self.conn.execute(
+            changed = self.run(
                 _REPLACE_RECORDING,
                 {
                     "interaction": state.interaction_id,
@@ -473,7 +499,7 @@ class CallLog:
         )
         if stored == (recording_sid, new_status, new_url, new_duration):
             return
-        self.conn.execute(
+        self.run(
             _STORE_RECORDING,
             {
                 "interaction": state.interaction_id,
