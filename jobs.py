@@ -33,7 +33,7 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 from rq import Queue, Retry, SimpleWorker
-from rq.exceptions import DuplicateJobError
+from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
@@ -71,14 +71,21 @@ class Jobs:
 
     queue_name: str
     periodic: list[Periodic] = field(default_factory=list)
-    _queues: dict[int, Queue] = field(default_factory=dict, repr=False)
+    _queues: dict[tuple[int, bool], Queue] = field(default_factory=dict, repr=False)
 
-    def queue(self, connection: redis.Redis) -> Queue:
-        found = self._queues.get(id(connection))
+    def queue(self, connection: redis.Redis, urgent: bool = False) -> Queue:
+        found = self._queues.get((id(connection), urgent))
         if found is None or found.connection is not connection:
-            found = Queue(self.queue_name, connection=connection, serializer=JSONSerializer)
-            self._queues = {id(connection): found}
+            name = self.urgent_queue_name if urgent else self.queue_name
+            found = Queue(name, connection=connection, serializer=JSONSerializer)
+            self._queues = {key: q for key, q in self._queues.items() if q.connection is connection}
+            self._queues[(id(connection), urgent)] = found
         return found
+
+    @property
+    def urgent_queue_name(self) -> str:
+        """The queue a worker takes jobs from first (``rq worker … hotline-urgent hotline``)."""
+        return f"{self.queue_name}-urgent"
 
     @property
     def timers_key(self) -> str:
@@ -103,17 +110,18 @@ def _jobs() -> Jobs:
     return current_app.extensions["jobs"]  # type: ignore[no-any-return]
 
 
-def queue() -> Queue:
-    """The hotline's RQ queue (JSON-serialised jobs) on the app's Redis."""
-    return _jobs().queue(services().redis)
+def queue(urgent: bool = False) -> Queue:
+    """The hotline's RQ queue (JSON-serialised jobs) on the app's Redis; ``urgent``: the one
+    workers empty first (a caller waits on its jobs: routing)."""
+    return _jobs().queue(services().redis, urgent)
 
 
-def enqueue(func: str, *args: Any, job_id: str, timeout_s: int = JOB_TIMEOUT_S,
-            ttl_s: int | None = None) -> str | None:  # fmt: skip
+def enqueue(func: str, *args: Any, job_id: str, urgent: bool = False,
+            timeout_s: int = JOB_TIMEOUT_S, ttl_s: int | None = None) -> str | None:  # fmt: skip
     """Enqueue ``func`` (a dotted path) with JSON-serialisable ``args``; the job id, or None if a
     job with that id is still waiting or running. A finished or failed job of the same id is
     replaced. Raises ``redis.RedisError`` when Redis does not answer."""
-    q = queue()
+    q = queue(urgent)
     options = {
         "job_id": job_id, "unique": True, "job_timeout": timeout_s, "ttl": ttl_s,
         "result_ttl": RESULT_TTL_S, "failure_ttl": FAILURE_TTL_S,
@@ -122,7 +130,7 @@ def enqueue(func: str, *args: Any, job_id: str, timeout_s: int = JOB_TIMEOUT_S,
     try:
         q.enqueue(func, *args, **options)  # one round trip when the id is new (the usual case)
     except DuplicateJobError:
-        old = q.fetch_job(job_id)
+        old = fetch_job(job_id)
         if old is not None:
             if old.get_status(refresh=False) in PENDING:
                 return None
@@ -134,17 +142,29 @@ def enqueue(func: str, *args: Any, job_id: str, timeout_s: int = JOB_TIMEOUT_S,
     return job_id
 
 
-def enqueue_in(delay_s: float, func: str, *args: Any, job_id: str) -> str | None:
+def fetch_job(job_id: str) -> Job | None:
+    """The job of that id, whichever queue it is in, or None."""
+    try:
+        return Job.fetch(job_id, connection=services().redis, serializer=JSONSerializer)
+    except NoSuchJobError:
+        return None
+
+
+def enqueue_in(
+    delay_s: float, func: str, *args: Any, job_id: str, urgent: bool = False
+) -> str | None:
     """Enqueue ``func`` after ``delay_s`` seconds (to within ~50 ms); see ``enqueue_at``."""
-    return enqueue_at(time.time() + max(0.0, delay_s), func, *args, job_id=job_id)
+    return enqueue_at(time.time() + max(0.0, delay_s), func, *args, job_id=job_id, urgent=urgent)
 
 
-def enqueue_at(when: float | dt.datetime, func: str, *args: Any, job_id: str) -> str | None:
+def enqueue_at(
+    when: float | dt.datetime, func: str, *args: Any, job_id: str, urgent: bool = False
+) -> str | None:
     """Enqueue ``func`` when ``when`` (Unix seconds or an aware datetime) comes; the job id, or
     None if a delayed job of that id is already waiting (its due time stands)."""
     due = when.timestamp() if isinstance(when, dt.datetime) else float(when)
     jobs, connection = _jobs(), services().redis
-    call = json.dumps([func, list(args)])
+    call = json.dumps([func, list(args), urgent])
     with connection.pipeline(transaction=True) as pipe:
         pipe.hsetnx(jobs.timer_calls_key, job_id, call)
         pipe.zadd(jobs.timers_key, {job_id: due}, nx=True)
@@ -174,8 +194,8 @@ def fire_due_timers(now: float | None = None) -> int:
             continue
         raw = connection.hget(jobs.timer_calls_key, job_id)
         if raw is not None:
-            func, args = json.loads(raw)
-            enqueue(func, *args, job_id=job_id)
+            func, args, urgent = json.loads(raw)
+            enqueue(func, *args, job_id=job_id, urgent=urgent)
             moved += 1
         with connection.pipeline(transaction=True) as pipe:
             pipe.zrem(jobs.timers_key, job_id)
@@ -295,6 +315,6 @@ def run_queued_jobs(app: Flask, *, with_scheduler: bool = False, max_jobs: int |
                     ) -> bool:  # fmt: skip
     """Run the queued jobs now in this process and return (tests, the CLI); whether any ran."""
     with app.app_context():
-        q = queue()
-        worker = AppWorker([q], connection=q.connection, app=app)
+        urgent, q = queue(urgent=True), queue()
+        worker = AppWorker([urgent, q], connection=q.connection, app=app)
     return worker.work(burst=True, with_scheduler=with_scheduler, max_jobs=max_jobs)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
-from flask import Flask
+from flask import Flask, g, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 # The verbs' modules are imported by call threads on first use; load them up front instead.
@@ -133,6 +136,35 @@ class Emulator:
         self.carrier.media_seconds[url] = seconds
 
     # -- phones -----------------------------------------------------------------------------
+    def observe(
+        self,
+        *,
+        webhook_answer: Callable[[str, dict[str, str], Any], None] | None = None,
+        rest_request: Callable[..., None] | None = None,
+    ) -> None:
+        """Watch the traffic (benchmarks). ``webhook_answer(url, params, reply)``: after each
+        webhook the app answered with a 2xx (``reply.content``: the TwiML).
+        ``rest_request(arrived, method, path, form, status, body)``: after each REST request
+        was answered; ``arrived`` is ``time.monotonic()`` when it reached the emulator, ``body``
+        the JSON answer (or None). Called on the emulator's threads: keep them short."""
+        if webhook_answer is not None:
+            self.carrier.webhooks.observers.append(webhook_answer)
+        if rest_request is None:
+            return
+
+        def arrived() -> None:
+            g.observed_arrival = time.monotonic()
+
+        def answered(response: Any) -> Any:
+            rest_request(
+                g.pop("observed_arrival", time.monotonic()), request.method, request.path,
+                request.form.to_dict(), response.status_code, response.get_json(silent=True),
+            )  # fmt: skip
+            return response
+
+        self.app.before_request(arrived)
+        self.app.after_request(answered)
+
     def phone(self, number: str) -> Phone:
         """The phone at a number (a caller, or a handler's mobile)."""
         return self.carrier.device(number)

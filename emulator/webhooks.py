@@ -6,6 +6,7 @@ import base64
 import functools
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote_plus, urlencode
 
@@ -107,6 +108,8 @@ class Webhooks:
     def __init__(self, auth_token: str, pool_size: int = 128) -> None:
         self.signer = Signer(auth_token)
         self.http = HttpPool(pool_size)
+        #: Called with (url, params, reply) after each answered webhook (``Emulator.observe``).
+        self.observers: list[Callable[[str, dict[str, str], Reply], None]] = []
 
     def close(self) -> None:
         self.http.close()
@@ -152,6 +155,8 @@ class Webhooks:
                     break
                 continue
             if 200 <= response.status_code < 300:
+                for observer in self.observers:
+                    observer(target, params, response)
                 return response
             last = CarrierError(
                 11200, f"HTTP retrieval failure: status {response.status_code}", target

@@ -225,9 +225,11 @@ def schedule_due(interaction_id: int, attempt: int, delay_s: int) -> None:
     job_id = f"routing-callback-due-{interaction_id}-{attempt}"
     try:
         if delay_s > 0:
-            enqueue_in(delay_s, "routing.jobs.callback_due", interaction_id, job_id=job_id)
+            enqueue_in(
+                delay_s, "routing.jobs.callback_due", interaction_id, job_id=job_id, urgent=True
+            )
         else:
-            enqueue("routing.jobs.callback_due", interaction_id, job_id=job_id)
+            enqueue("routing.jobs.callback_due", interaction_id, job_id=job_id, urgent=True)
     except redis.RedisError:
         log.warning("interaction %s: call-back retry not scheduled (the tick will)",
                     interaction_id)  # fmt: skip

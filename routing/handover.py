@@ -141,7 +141,11 @@ def hand_over(log: CallLog, call: CallState, reason: str) -> Handover:
     )  # fmt: skip
     log.conn.commit()
     try:
-        enqueue("routing.jobs.dispatch", job_id=dispatch_job_id(f"enter:{call.interaction_id}"))
+        enqueue(
+            "routing.jobs.dispatch",
+            job_id=dispatch_job_id(f"enter:{call.interaction_id}"),
+            urgent=True,
+        )
     except redis.RedisError:
         logger.warning("interaction %s: could not enqueue the dispatch", call.interaction_id)
     base = svc.settings.public_base_url

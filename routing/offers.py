@@ -80,7 +80,7 @@ def add_event(
 
 def enqueue_dispatch(trigger: str) -> None:
     try:
-        enqueue("routing.jobs.dispatch", job_id=dispatch_job_id(trigger))
+        enqueue("routing.jobs.dispatch", job_id=dispatch_job_id(trigger), urgent=True)
     except redis.RedisError:
         log.warning("could not enqueue a dispatch (%s)", trigger)
 
@@ -383,9 +383,15 @@ def complete(conn: Session, interaction_id: int, event: str) -> None:
         job_id = f"routing-wrap-up-{interaction_id}"
         try:
             if wrap_up_s > 0:
-                enqueue_in(wrap_up_s, "routing.jobs.end_wrap_up", entry.handler_id, job_id=job_id)
+                enqueue_in(
+                    wrap_up_s,
+                    "routing.jobs.end_wrap_up",
+                    entry.handler_id,
+                    job_id=job_id,
+                    urgent=True,
+                )
             else:
-                enqueue("routing.jobs.end_wrap_up", entry.handler_id, job_id=job_id)
+                enqueue("routing.jobs.end_wrap_up", entry.handler_id, job_id=job_id, urgent=True)
         except redis.RedisError:
             log.warning("handler %s: could not schedule the end of wrap-up", entry.handler_id)
 

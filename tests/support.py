@@ -37,6 +37,14 @@ class Handles:
     def queue(self) -> Queue:
         return self.app.extensions["jobs"].queue(self.services.redis)
 
+    @property
+    def urgent_queue(self) -> Queue:
+        return self.app.extensions["jobs"].queue(self.services.redis, urgent=True)
+
+    def queued(self) -> int:
+        """Jobs waiting in both queues."""
+        return self.queue.count + self.urgent_queue.count
+
     def dispose(self) -> None:
         self.database.dispose()
         self.services.dispose()

@@ -187,3 +187,15 @@ def test_no_module_enqueues_but_through_the_wrapper():
 def test_the_wrapper_test_would_catch_a_direct_enqueue():
     tree = ast.parse("from jobs import queue\nqueue().enqueue('x.y', job_id='z')\n")
     assert _calls_queue_methods(tree) == [2]
+
+
+def test_urgent_jobs_run_first_and_keep_their_queue_when_delayed(app):
+    with app.app_context():
+        jobs.enqueue("tests.test_jobs.record_run", "recording", job_id="t-slow")
+        jobs.enqueue("tests.test_jobs.record_run", "dispatch", job_id="t-fast", urgent=True)
+        jobs.enqueue_at(7.0, "tests.test_jobs.record_run", "wrap-up", job_id="t-later", urgent=True)
+        jobs.fire_due_timers(now=8.0)
+        assert jobs.queue(urgent=True).job_ids == ["t-fast", "t-later"]
+        assert jobs.queue().job_ids == ["t-slow"]
+    run_jobs(app)
+    assert [run[0] for run in RUNS] == ["dispatch", "wrap-up", "recording"]

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, event, insert, text
 from console.duty_views import wrap_up_left
 from db import Base
 from inquiries.models import QUEUE_EVENTS, CallEvent
-from routing.estimate import handlers_on_duty, recent_handling_s
+from routing.estimate import recent_handling
 from routing.metrics import OFFER_OUTCOMES, PRESENCE_EVENTS, queue_metrics
 from routing.reports import dashboard
 from tests.support import handles
@@ -86,8 +86,7 @@ def test_every_read_by_time_uses_the_queue_index(app):
     event.listen(svc.engine, "before_cursor_execute", remember)
     try:
         with svc.engine.begin() as conn:
-            recent_handling_s(conn)
-            handlers_on_duty(conn, "ru", "other")
+            recent_handling(conn)
             queue_metrics(conn, NOW - dt.timedelta(days=1), NOW)
             dashboard(conn, (NOW - dt.timedelta(days=2)).date(), NOW.date())
             wrap_up_left(conn, 1, "wrap_up")

@@ -25,9 +25,8 @@ def drain(hotline) -> int:
     """Run every queued RQ job here (the app context pushed: jobs use it)."""
     with hotline.app.app_context():
         svc = handles(hotline.app)
-        queue = svc.queue
         ran = 0
-        while queue.count:
+        while svc.queued():
             run_jobs(hotline.app)
             ran += 1
             if ran > 20:

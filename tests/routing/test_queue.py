@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+import jobs
 from db import db_session
 from inquiries.models import CallEvent, Inquiry, utcnow
 from routing.models import QueueEntry
@@ -77,7 +78,8 @@ def test_on_duty_the_caller_is_queued_after_the_commit(app, carrier, svc, core):
     (entry,) = entries(svc)
     assert (entry.state, entry.language, entry.kind) == ("waiting", "ru", "other")
     assert core.caller_state(str(entry.interaction_id)) == "waiting"
-    job = svc.queue.fetch_job(f"routing-dispatch-enter-{entry.interaction_id}")
+    with app.app_context():
+        job = jobs.fetch_job(f"routing-dispatch-enter-{entry.interaction_id}")
     assert job is not None and job.func_name == "routing.jobs.dispatch"
     # a retried webhook changes nothing
     again = carrier.twiml("/voice/ivr/main?attempt=1", call_params(sid, CALLER, Digits="0"))
@@ -130,7 +132,7 @@ def test_the_reconciler_queues_waiting_callers_again(app, carrier, svc, core):
 
 
 def test_the_wait_announces_the_estimate_once_a_call_was_handled(app, carrier, svc, core):
-    on_duty(app, svc, core)  # one handler for Russian callers
+    hid = on_duty(app, svc, core)  # one handler for Russian callers (wrap-up: 30 s)
     sid = new_call_sid()
     ask_for_a_person(carrier, sid)
     flow = app.extensions["ivr_flow"]
@@ -140,19 +142,31 @@ def test_the_wait_announces_the_estimate_once_a_call_was_handled(app, carrier, s
         return [el.text or "" for el in wait.iter() if el.tag.endswith("Say")]
 
     assert flow.text("ru", "queue_position").format(position=1) in said()
-    prefix = flow.text("ru", "queue_estimate").split("{")[0]
-    assert not any(t.startswith(prefix) for t in said())  # no call handled yet: nothing said
+    prefixes = [
+        flow.text("ru", key).split("{")[0] for key in ("queue_estimate", "queue_estimate_seconds")
+    ]
+    assert not any(t.startswith(tuple(prefixes)) for t in said())  # no call handled yet
     with svc.session_factory() as session:
-        # handling time: 6 s ringing + 200 s talking + 34 s wrap-up = 240 s; one handler, the
-        # first place: half of it (the handler is half-way through on average): 2 minutes
+        # the last calls: 6 s ringing, 200 s talking, 34 s wrap-up
         session.add(CallEvent(event="CONNECT", data={"ringtime_s": 6, "holdtime_s": 999}))
         session.add(CallEvent(event="COMPLETECALLER", data={"calltime_s": 200, "wrapup_s": 34}))
         session.commit()
-    assert flow.text("ru", "queue_estimate").format(minutes=2) in said()
+    # the handler is free (no dispatch ran here): the ring only
+    assert flow.text("ru", "queue_estimate_seconds").format(seconds=5) in said()
+
+    other = new_call_sid()
+    ask_for_a_person(carrier, other)
+    with svc.session_factory() as session:  # the handler has talked to the other caller 60 s
+        row = session.scalars(select(QueueEntry).order_by(QueueEntry.id.desc())).first()
+        row.state, row.handler_id = "connected", hid
+        row.connected_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=60)
+        session.commit()
+    # 200 - 60 s more talk, 30 s of their wrap-up, 6 s ringing: 176 s, about 3 minutes
+    assert flow.text("ru", "queue_estimate").format(minutes=3) in said()
     svc.redis.flushdb()  # the estimate's inputs live in the database
     with svc.session_factory() as session:
-        assert rebuild_callers(session, core)["requeued"] == 1
-    assert flow.text("ru", "queue_estimate").format(minutes=2) in said()
+        assert rebuild_callers(session, core)["requeued"] == 1  # the connected one is not
+    assert flow.text("ru", "queue_estimate").format(minutes=3) in said()
 
 
 def test_past_the_maximum_wait_the_caller_leaves_for_the_message_box(app, carrier, svc, core):
