@@ -146,6 +146,14 @@ def read_only_connection(engine: Engine) -> Connection:
     return engine.connect().execution_options(**{READ_ONLY: True})
 
 
+def reading_only(session: Session) -> Session:
+    """Mark the session's next transaction as a read (call before its first statement): on
+    SQLite it takes no write lock (a plain BEGIN), so a view that only reads (a waiting
+    caller's hold message) never keeps a writer waiting. A write in it may fail as "locked"."""
+    session.connection(execution_options={READ_ONLY: True})
+    return session
+
+
 def database() -> Database:
     """The current app's database."""
     return current_app.extensions["db"]  # type: ignore[no-any-return]

@@ -50,7 +50,7 @@ FAILURE_TTL_S = 7 * 24 * 3600
 PENDING = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED)
 #: How often a worker's timer thread looks for due jobs at most (it sleeps less when one is due
 #: sooner).
-TIMER_POLL_S = 0.05
+TIMER_POLL_S = 0.02
 #: How long a worker's claim on a due job lasts: another worker takes it over after that.
 TIMER_CLAIM_MS = 30_000
 
@@ -153,7 +153,7 @@ def fetch_job(job_id: str) -> Job | None:
 def enqueue_in(
     delay_s: float, func: str, *args: Any, job_id: str, urgent: bool = False
 ) -> str | None:
-    """Enqueue ``func`` after ``delay_s`` seconds (to within ~50 ms); see ``enqueue_at``."""
+    """Enqueue ``func`` after ``delay_s`` seconds (to within ~20 ms); see ``enqueue_at``."""
     return enqueue_at(time.time() + max(0.0, delay_s), func, *args, job_id=job_id, urgent=urgent)
 
 

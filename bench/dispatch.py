@@ -66,6 +66,9 @@ from pathlib import Path
 
 import redis
 from rq import Queue, Worker
+from rq.job import Job
+from rq.registry import FinishedJobRegistry
+from rq.serializers import JSONSerializer
 
 from devtools.services import EmbeddedRedis
 from emulator import Emulator, PhoneCall
@@ -549,6 +552,19 @@ class Jobs:
         names = {name for w in self.workers() for name in w.queue_names()}
         return sum(Queue(name, connection=self.redis).count for name in names)
 
+    def run_times(self) -> dict[str, list[float]]:
+        """Seconds each finished job ran, by function (RQ's finished-job registries)."""
+        times: dict[str, list[float]] = {}
+        names = {name for w in self.workers() for name in w.queue_names()}
+        for name in sorted(names):
+            q = Queue(name, connection=self.redis, serializer=JSONSerializer)
+            ids = FinishedJobRegistry(queue=q).get_job_ids()
+            for job in Job.fetch_many(ids, connection=self.redis, serializer=JSONSerializer):
+                if job is not None and job.started_at and job.ended_at:
+                    seconds = (job.ended_at - job.started_at).total_seconds()
+                    times.setdefault(job.func_name, []).append(seconds)
+        return times
+
     def idle(self) -> bool:
         workers = self.workers()
         return (
@@ -777,6 +793,14 @@ def print_estimates(est: Estimates) -> float | None:
     return error_p50
 
 
+def print_run_times(times: dict[str, list[float]]) -> None:
+    """How long each kind of job ran in the worker (RQ's started/ended times)."""
+    for func, seconds in sorted(times.items()):
+        ms_each = sorted(1000 * t for t in seconds)
+        print(f"  job {func}: n={len(ms_each)}, run p50 {ms(percentile(ms_each, 0.5))}, "
+              f"p99 {ms(percentile(ms_each, 0.99))}")  # fmt: skip
+
+
 def report(
     scenario: Scenario,
     run: SurgeRun,
@@ -855,7 +879,9 @@ def app_env(work: Path, port: int, redis_url: str, emu: Emulator) -> dict[str, s
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", PYTHONUNBUFFERED="1",
         HOTLINE_ENV="development", HOTLINE_INSTANCE_PATH=str(work / "instance"),
-        DATABASE_URL=f"sqlite:///{work / 'hotline.sqlite3'}", REDIS_URL=redis_url,
+        # an empty database of your own (PostgreSQL) with DATABASE_URL; else a fresh SQLite
+        DATABASE_URL=os.environ.get("DATABASE_URL") or f"sqlite:///{work / 'hotline.sqlite3'}",
+        REDIS_URL=redis_url,
         PORT=str(port), PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         TWILIO_ACCOUNT_SID=emu.account_sid, TWILIO_AUTH_TOKEN=emu.auth_token,
         TWILIO_API_BASE_URL=emu.base_url, HOTLINE_NUMBER=HOTLINE, LOG_LEVEL="WARNING",
@@ -922,6 +948,7 @@ def measure(scenario: Scenario, work: Path, started: list[Process]) -> dict[str,
         q2r = queue_to_ring(recorder, phones, offers)
         est = estimates(recorder, phones, texts)
         out = outcomes(recorder, phones, offers, texts)
+        print_run_times(jobs.run_times())
         return report(scenario, run, q2r, est, out, floor_ms, emu, phones.actions.errors,
                       time.monotonic() - began)  # fmt: skip
     finally:

@@ -119,6 +119,7 @@ def start_attempt(conn: Session, offer: Any, language: str) -> VoiceResponse:
         return handler_waits(iid, language)
     svc = services()
     address = callback_address(conn, iid)
+    conn.commit()  # no transaction (on SQLite: no write lock) while the carrier answers
     try:
         if address is None:
             raise TwilioException("the caller's number cannot be called")
@@ -191,6 +192,7 @@ def attempt_failed(
                _offer.c.handler_id == entry.handler_id)
         .order_by(_offer.c.id.desc())
     ).first()  # fmt: skip
+    conn.commit()  # the carrier is asked next: no transaction open meanwhile
     if tell_handler and accepted is not None and accepted.call_sid:
         _tell_handler(accepted.call_sid, entry.handler_id)
     if entry.callback_sid and why == "handler-left":
@@ -212,6 +214,7 @@ def _tell_handler(call_sid: str, handler_id: int) -> None:
     from routing.offer_views import handler_language
 
     language = handler_language(handler_id)
+    db_session().commit()  # no transaction open while the carrier answers
     response = VoiceResponse()
     say_text(response, language, routing_text(language, "callback_no_answer"))
     response.hangup()

@@ -25,9 +25,11 @@ def dispatch() -> int:
 
 def end_wrap_up(handler_id: int) -> str | None:
     """The handler's wrap-up time is over: available again (or what they asked for meanwhile),
-    then a dispatch for whoever waits."""
-    change = offers.core().end_wrap_up(str(handler_id), time.time())
-    offers.enqueue_dispatch(f"wrap-up:{handler_id}:{int(time.time())}")
+    then a dispatch for whoever waits, here (not another job: the next caller is rung now)."""
+    change = offers.core().end_wrap_up(str(handler_id), time.time(), dispatch=True)
+    conn = db_session()
+    offers.place_offers(conn, change.offers)  # the core paired them in the same step
+    conn.commit()
     return change.current
 
 

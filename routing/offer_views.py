@@ -125,6 +125,7 @@ def offer_key() -> VoiceResponse:
     conn.commit()
     offers.cancel_offers(conn, row.interaction_id, result.released)
     sid = offers.caller_sid(conn, row.interaction_id)
+    conn.commit()  # no transaction (on SQLite: no write lock) while the carrier answers
     try:
         services().twilio.calls(sid).update(
             url=offers.url("/routing/join", caller=row.interaction_id), method="POST"

@@ -13,7 +13,7 @@ import time
 from sqlalchemy import update
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from db import db_session
+from db import db_session, reading_only
 from inquiries.models import utcnow
 from inquiries.service import CallState
 from recordings import service as recordings
@@ -45,6 +45,7 @@ HOLD_PAUSE_S = 20
 def wait() -> VoiceResponse:
     """The Enqueue waitUrl: the place in the queue, the estimated wait, "press 1 for a
     message" (and "2 to be called back" if the number can be), hold audio."""
+    reading_only(db_session())  # the hold message writes nothing: no write lock on SQLite
     call = caller()
     language = call_language(call)
     response = VoiceResponse()

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyotp
 import pytest
-from flask import Flask
+from flask import Flask, g, has_app_context
 
 from app import create_app
 from emulator import Emulator
+from services import services
 from settings import Settings
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
 from tests.e2e.live import LiveServer, free_port
 from tests.support import handles
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -47,6 +52,7 @@ def hotline(app, settings, emulator) -> Hotline:
         public_base_url=f"http://127.0.0.1:{port}", twilio_api_base_url=emulator.base_url
     )
     live_app = create_app(live_settings)
+    rest_in_transaction = watch_rest_calls(live_app)
     server = LiveServer(live_app, port=port).start()
     base = live_settings.public_base_url
     emulator.add_number(
@@ -58,6 +64,34 @@ def hotline(app, settings, emulator) -> Hotline:
     yield Hotline(live_app, server, emulator, live_settings)
     server.stop()
     handles(live_app).dispose()
+    assert not rest_in_transaction, (
+        "a REST call to the carrier inside a database transaction:\n"
+        + ("\n".join(rest_in_transaction[:3]))
+    )
+
+
+def watch_rest_calls(app: Flask) -> list[str]:
+    """Where the app called the carrier's REST API with a database transaction open: on
+    SQLite every transaction holds the write lock, and no webhook or job should wait for the
+    carrier with it. The app's own frames of each such call."""
+    found: list[str] = []
+    with app.app_context():
+        client = services().twilio.http_client
+    send = client.request
+
+    def request(*args, **kwargs):
+        if has_app_context():
+            session = g.get("db_session")
+            if session is not None and session.in_transaction():
+                frames = [
+                    line for line in traceback.format_stack(limit=30)
+                    if str(ROOT) in line and ".venv" not in line and "conftest" not in line
+                ]  # fmt: skip
+                found.append("".join(frames))
+        return send(*args, **kwargs)
+
+    client.request = request
+    return found
 
 
 CHROMIUM = "/usr/bin/chromium"
