@@ -209,3 +209,20 @@ def test_inbound_sms_reaches_sms_url_and_reply_is_delivered(emu, twiml_app, hotl
     assert form["MessageSid"] == sid and form["Body"] == "help" and form["From"] == CALLER
     assert form["NumMedia"] == "0"
     assert emu.phone(CALLER).messages[-1]["body"] == "Got: help"
+
+
+def test_observers_see_each_answered_webhook_and_each_rest_request(emu, twiml_app, twilio_client):
+    answers, requests = [], []
+    emu.observe(
+        webhook_answer=lambda url, params, reply: answers.append((url, params, reply.content)),
+        rest_request=lambda *seen: requests.append(seen),
+    )
+    twiml_app.route("/outbound", twiml("<Say>Hello</Say>"))
+    call = twilio_client.calls.create(to=HANDLER, from_=HOTLINE, url=twiml_app.url("/outbound"))
+    emu.phone(HANDLER).answer()
+    emu.settle()
+    url, params, content = next(a for a in answers if a[0].endswith("/outbound"))
+    assert params["CallSid"] == call.sid and b"<Say>Hello</Say>" in content
+    arrived, method, path, form, status, body = requests[0]
+    assert (method, status) == ("POST", 201) and path.endswith("/Calls.json")
+    assert form["To"] == HANDLER and body["sid"] == call.sid and arrived > 0
