@@ -221,7 +221,7 @@ def test_observers_see_each_answered_webhook_and_each_rest_request(emu, twiml_ap
     call = twilio_client.calls.create(to=HANDLER, from_=HOTLINE, url=twiml_app.url("/outbound"))
     emu.phone(HANDLER).answer()
     emu.settle()
-    url, params, content = next(a for a in answers if a[0].endswith("/outbound"))
+    _url, params, content = next(a for a in answers if a[0].endswith("/outbound"))
     assert params["CallSid"] == call.sid and b"<Say>Hello</Say>" in content
     arrived, method, path, form, status, body = requests[0]
     assert (method, status) == ("POST", 201) and path.endswith("/Calls.json")
