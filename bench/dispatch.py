@@ -833,7 +833,7 @@ def report(
     if debugger:
         print(f"emulator debugger: {dict(debugger)}")
     if errors:
-        print(f"phone actions: {dict(errors)}")
+        print(f"actions that failed (by exception type): {dict(errors)}")
     if run.stopped_by_deadline:
         print(f"!! the surge was cut at --max-seconds {scenario.max_s:.0f}")
     print(f"this process (emulator + phones): {run.cpu_s:.0f} s CPU in the surge phase, "
