@@ -71,15 +71,16 @@ class Jobs:
 
     queue_name: str
     periodic: list[Periodic] = field(default_factory=list)
-    _queues: dict[tuple[int, bool], Queue] = field(default_factory=dict, repr=False)
+    _queues: dict[bool, Queue] = field(default_factory=dict, repr=False)
 
     def queue(self, connection: redis.Redis, urgent: bool = False) -> Queue:
-        found = self._queues.get((id(connection), urgent))
+        """The queue (or the urgent one) on ``connection``, made once per connection."""
+        found = self._queues.get(urgent)
         if found is None or found.connection is not connection:
             name = self.urgent_queue_name if urgent else self.queue_name
-            found = Queue(name, connection=connection, serializer=JSONSerializer)
-            self._queues = {key: q for key, q in self._queues.items() if q.connection is connection}
-            self._queues[(id(connection), urgent)] = found
+            found = self._queues[urgent] = Queue(
+                name, connection=connection, serializer=JSONSerializer
+            )
         return found
 
     @property

@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 from dataprotection import DataProtector
 from db import db_session, insert_ignoring_duplicates
 from inquiries.models import utcnow
-from jobs import enqueue
-from jobs import queue as jobs_queue
+from jobs import enqueue, fetch_job
 from recordings import crypto
 from recordings.models import (
     CARRIER_DELETED,
@@ -112,8 +111,7 @@ def retry(recording_id: int) -> str:
         raise LookupError(f"no recording {recording_id}")
     if state in (CARRIER_DELETED, DELETED):
         return "done"
-    queue = jobs_queue()
-    job = queue.fetch_job(job_id(recording_id))
+    job = fetch_job(job_id(recording_id))
     if job is not None:
         status = job.get_status(refresh=True)
         if status == "started":
@@ -139,10 +137,9 @@ def resume_stalled(conn: Session, now: dt.datetime | None = None) -> int:
         .limit(500)
     ).all()
     conn.commit()
-    queue = jobs_queue()
     resumed = 0
     for row in rows:
-        job = queue.fetch_job(job_id(row.id))
+        job = fetch_job(job_id(row.id))
         status = job.get_status(refresh=True) if job is not None else None
         if status in ("queued", "scheduled", "started", "deferred"):
             continue

@@ -22,16 +22,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from inquiries.models import QUEUE_EVENT_TERM, CallEvent
-from routing.models import Handler, Offer, QueueEntry
+from routing.handover import handlers_on_duty
+from routing.models import Offer, QueueEntry
 
 #: How many recent calls the handling time is averaged over.
 HANDLING_SAMPLES = 20
 #: A conversation already longer than the mean is taken to last this share of it more.
 OVERRUN_SHARE = 0.25
-ON_DUTY = ("available", "offered", "on_call", "wrap_up")
 
 _event = CallEvent.__table__
-_handler = Handler.__table__
 _entry = QueueEntry.__table__
 _offer = Offer.__table__
 
@@ -93,17 +92,7 @@ def handlers_free_in_s(
 ) -> list[float]:
     """For each active handler on duty who takes ``language`` (own or fallback) and ``kind``:
     the seconds until they are free for the next caller."""
-    rows = conn.execute(
-        select(_handler.c.id, _handler.c.languages, _handler.c.fallback_languages,
-               _handler.c.skills, _handler.c.wrap_up_s)
-        .where(_handler.c.active.is_(True), _handler.c.presence.in_(ON_DUTY))
-    ).all()  # fmt: skip
-    wrap_up = {
-        row.id: float(row.wrap_up_s or 0)
-        for row in rows
-        if kind in (row.skills or ())
-        and language in (*(row.languages or ()), *(row.fallback_languages or ()))
-    }
+    wrap_up = {row.id: float(row.wrap_up_s or 0) for row in handlers_on_duty(conn, language, kind)}
     if not wrap_up:
         return []
     free_in = dict.fromkeys(wrap_up, 0.0)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
-from sqlalchemy import or_, select, update
+from sqlalchemy import Row, select, update
+from sqlalchemy.orm import Session
 
 from inquiries.models import Inquiry, utcnow
 from inquiries.service import CallLog, CallState
@@ -57,17 +59,26 @@ def dispatch_job_id(trigger: str) -> str:
     return "routing-dispatch-" + trigger.replace(":", "-")
 
 
-_ON_DUTY = select(_handler.c.languages, _handler.c.fallback_languages, _handler.c.skills).where(
-    _handler.c.active.is_(True), or_(*(_handler.c.presence == p for p in ON_DUTY))
-)
+_ON_DUTY = select(
+    _handler.c.id, _handler.c.languages, _handler.c.fallback_languages, _handler.c.skills,
+    _handler.c.wrap_up_s,
+).where(_handler.c.active.is_(True), _handler.c.presence.in_(ON_DUTY))  # fmt: skip
+
+
+def handlers_on_duty(conn: Session, language: str, kind: str) -> list[Row[Any]]:
+    """Active handlers on duty who take ``language`` (own or fallback) and ``kind``: their id,
+    languages, skills and ``wrap_up_s``."""
+    return [
+        row
+        for row in conn.execute(_ON_DUTY).all()
+        if kind in (row.skills or ())
+        and language in (*(row.languages or ()), *(row.fallback_languages or ()))
+    ]
 
 
 def someone_on_duty(log: CallLog, language: str, kind: str) -> bool:
     """An active handler on duty who takes ``language`` (own or fallback) and ``kind``."""
-    for languages, fallback, skills in log.conn.execute(_ON_DUTY).all():
-        if kind in (skills or ()) and language in (*(languages or ()), *(fallback or ())):
-            return True
-    return False
+    return bool(handlers_on_duty(log.conn, language, kind))
 
 
 def _message_box(log: CallLog, call: CallState, reason: str, why: str) -> Handover:
