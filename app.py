@@ -23,6 +23,7 @@ from logs import configure_logging
 from settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
@@ -103,7 +104,9 @@ def healthz() -> Any:
 
 
 def readyz() -> Any:
-    """Readiness: the database and Redis answer; 503 naming whichever does not."""
+    """Readiness: the database and Redis answer. Anyone may ask (a load balancer, a probe), so
+    the answer says only ok (200) or not (503): which component failed, and how, goes to the
+    log for the operator, never to the client."""
     failed: dict[str, str] = {}
     try:
         with db.database().engine.connect() as conn:
@@ -115,7 +118,9 @@ def readyz() -> Any:
     except Exception as exc:
         failed["redis"] = type(exc).__name__
     if failed:
-        return jsonify(status="unavailable", failed=sorted(failed), errors=failed), 503
+        details = ", ".join(f"{name} ({error})" for name, error in sorted(failed.items()))
+        log.warning("readyz: not ready: %s", details)
+        return jsonify(status="unavailable"), 503
     return jsonify(status="ok")
 
 
