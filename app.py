@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         hops = settings.trusted_proxies
         proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
         app.wsgi_app = proxied  # type: ignore[method-assign]
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     services.init_app(app, settings)
     db.init_app(app, settings.database_url)
     jobs.init_app(app, settings.rq_queue)
@@ -134,6 +134,7 @@ def run_migrations(database_url: str, revision: str = "head") -> None:
     config.attributes["skip_logging"] = True  # keep the app's logging (and its redaction) as is
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    db.private_sqlite_files(database_url)  # Alembic's engine would create the file 0644
     command.upgrade(config, revision)
 
 

@@ -253,7 +253,7 @@ def _generated_secrets(instance_path: Path) -> dict[str, str]:
     path = instance_path / "secrets.json"
     with contextlib.suppress(FileNotFoundError):
         return json.loads(path.read_text())  # type: ignore[no-any-return]
-    instance_path.mkdir(parents=True, exist_ok=True)
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)  # secrets, database, journal
     data = {
         "SECRET_KEY": secrets.token_urlsafe(48),
         "HOTLINE_PHONE_HMAC_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
