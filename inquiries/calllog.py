@@ -294,7 +294,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 def spreadsheet_safe(cell: str) -> str:
     """``cell`` as a spreadsheet shows it but never runs it: a leading single quote (the "this is
     text" mark) when it starts like a formula. A caller's number is whatever the carrier passed
-    as ``From`` (a SIP or client caller chooses it), so ``=HYPERLINK(…)`` can reach the export;
+    as ``From`` (a SIP caller chooses it), so ``=HYPERLINK(…)`` can reach the export;
     E.164 numbers start with ``+`` and get the quote too (Excel hides it and keeps the ``+``)."""
     return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 

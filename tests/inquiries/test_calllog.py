@@ -167,7 +167,7 @@ def test_a_cell_that_starts_like_a_formula_is_exported_as_text(cell, exported):
 
 
 def test_a_caller_address_that_is_a_formula_leaves_the_csv_as_text(svc):
-    """The carrier passes a SIP or client caller's ``From`` as the caller chose it: it is kept
+    """The carrier passes a SIP caller's ``From`` as the caller chose it: it is kept
     as given (not E.164), and the full-number export must not hand it to a spreadsheet as a
     formula."""
     seed(svc, n=3)

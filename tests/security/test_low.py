@@ -102,7 +102,7 @@ def test_a_range_request_without_a_session_is_refused_before_any_range_is_read(s
 
 
 def test_a_caller_address_planted_as_a_formula_is_exported_as_text(app, served):
-    """The carrier passes a SIP or browser caller's ``From`` as the caller set it. A caller who
+    """The carrier passes a SIP caller's ``From`` as the caller set it. A caller who
     calls as ``=HYPERLINK(…)`` (or ``@SUM(…)``, ``-2+3+cmd|…``) waits for an admin to export the
     call log with full numbers and open it in a spreadsheet. Every cell of the export that
     starts like a formula starts with a single quote: text, never a formula."""
