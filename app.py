@@ -23,6 +23,7 @@ from logs import configure_logging
 from settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         hops = settings.trusted_proxies
         proxied = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
         app.wsgi_app = proxied  # type: ignore[method-assign]
-    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    settings.instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)
     services.init_app(app, settings)
     db.init_app(app, settings.database_url)
     jobs.init_app(app, settings.rq_queue)
@@ -103,7 +104,9 @@ def healthz() -> Any:
 
 
 def readyz() -> Any:
-    """Readiness: the database and Redis answer; 503 naming whichever does not."""
+    """Readiness: the database and Redis answer. Anyone may ask (a load balancer, a probe), so
+    the answer says only ok (200) or not (503): which component failed, and how, goes to the
+    log for the operator, never to the client."""
     failed: dict[str, str] = {}
     try:
         with db.database().engine.connect() as conn:
@@ -115,7 +118,9 @@ def readyz() -> Any:
     except Exception as exc:
         failed["redis"] = type(exc).__name__
     if failed:
-        return jsonify(status="unavailable", failed=sorted(failed), errors=failed), 503
+        details = ", ".join(f"{name} ({error})" for name, error in sorted(failed.items()))
+        log.warning("readyz: not ready: %s", details)
+        return jsonify(status="unavailable"), 503
     return jsonify(status="ok")
 
 
@@ -129,6 +134,7 @@ def run_migrations(database_url: str, revision: str = "head") -> None:
     config.attributes["skip_logging"] = True  # keep the app's logging (and its redaction) as is
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    db.private_sqlite_files(database_url)  # Alembic's engine would create the file 0644
     command.upgrade(config, revision)
 
 

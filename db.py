@@ -8,7 +8,12 @@ context ends (what was not committed is rolled back). Every package may import t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -21,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    make_url,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -80,6 +86,41 @@ SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
 READ_ONLY = "hotline_read_only"
 
 
+#: The files of a SQLite database: the database, its write-ahead log and shared memory, and the
+#: rollback journal (SQLite creates each of the last three with the database file's mode).
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def private_sqlite_files(url: str) -> None:
+    """A SQLite database's files readable by this user only (0600), before SQLite opens them.
+
+    The database file is created 0600 if it does not exist (SQLite would create it with the
+    umask's mode, usually 0644: readable by every local user), and an existing one, its WAL,
+    shared memory and journal are narrowed to 0600. Nothing for other databases, in-memory
+    SQLite or a ``file:`` URI. A file this user may not change is left as it is, with a warning.
+    """
+    parsed = make_url(url)
+    path_text = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path_text or path_text == ":memory:":
+        return
+    if path_text.startswith("file:"):
+        return
+    path = Path(path_text)
+    with contextlib.suppress(OSError):  # no folder, no access: SQLite reports it when it opens
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))  # an existing file: untouched
+    for suffix in SQLITE_FILE_SUFFIXES:
+        one = path.with_name(path.name + suffix)
+        try:
+            if stat.S_IMODE(one.stat().st_mode) & 0o077:
+                one.chmod(0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            logging.getLogger(__name__).warning(
+                "the database file %s is readable by others and not ours to change", one.name
+            )
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings each database needs to behave under concurrent writers.
 
@@ -91,6 +132,7 @@ def make_engine(url: str) -> Engine:
     """
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    private_sqlite_files(url)
     engine = create_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
     )

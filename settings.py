@@ -41,6 +41,13 @@ JOURNAL_MAX_BYTES = 64 * 1024 * 1024
 #: More proxies than this in front of one app is a typo, not a deployment.
 MAX_TRUSTED_PROXIES = 10
 
+#: The largest recording download (``RECORDING_MAX_BYTES``) by default: the longest recording
+#: the carrier can hand over, in its format. Twilio ends a call after 4 hours (its default call
+#: limit) and serves recordings as WAV, 8 kHz 16-bit mono PCM: 16,000 bytes a second, so
+#: 230,400,000 bytes for 4 hours; 1 MiB more for the header. (An account with 24-hour calls
+#: turned on needs 6 times as much.)
+RECORDING_MAX_BYTES_DEFAULT = 4 * 3600 * 8000 * 2 + 1024 * 1024
+
 #: What production cannot run without (environment variable names).
 PRODUCTION_REQUIRED = (
     "SECRET_KEY",
@@ -206,6 +213,8 @@ class Settings:
     #: Days after a caller's last call before retention erases their encrypted number (the
     #: keyed hash and every anonymous record stay). 0: kept.
     personal_data_retention_days: int = 365
+    #: Bytes a recording download from the carrier may have; a larger one is refused unstored.
+    recording_max_bytes: int = RECORDING_MAX_BYTES_DEFAULT
     #: Staff must confirm each login with a TOTP code (off only in development and test).
     staff_require_totp: bool = True
     #: A console session ends after this many seconds without a request …
@@ -259,7 +268,7 @@ def _generated_secrets(instance_path: Path) -> dict[str, str]:
     path = instance_path / "secrets.json"
     with contextlib.suppress(FileNotFoundError):
         return json.loads(path.read_text())  # type: ignore[no-any-return]
-    instance_path.mkdir(parents=True, exist_ok=True)
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)  # secrets, database, journal
     data = {
         "SECRET_KEY": secrets.token_urlsafe(48),
         "HOTLINE_PHONE_HMAC_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
@@ -383,6 +392,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         personal_data_retention_days=env_nonnegative(
             env_map.get("PERSONAL_DATA_RETENTION_DAYS"), 365, "PERSONAL_DATA_RETENTION_DAYS"
         ),
+        recording_max_bytes=env_nonnegative(
+            env_map.get("RECORDING_MAX_BYTES"), RECORDING_MAX_BYTES_DEFAULT, "RECORDING_MAX_BYTES"
+        ),
         staff_require_totp=env_bool(env_map.get("STAFF_REQUIRE_TOTP"), True, "STAFF_REQUIRE_TOTP"),
         staff_idle_timeout_s=env_nonnegative(
             env_map.get("STAFF_IDLE_TIMEOUT_S"), 900, "STAFF_IDLE_TIMEOUT_S"
@@ -398,6 +410,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     )
     if not settings.staff_require_totp and settings.env not in ("development", "test"):
         raise SettingsError("STAFF_REQUIRE_TOTP may be turned off only in development or test")
+    if settings.recording_max_bytes == 0:
+        raise SettingsError("RECORDING_MAX_BYTES must be positive: the largest recording, bytes")
     if settings.staff_idle_timeout_s <= 0 or settings.staff_absolute_timeout_s <= 0:
         raise SettingsError("STAFF_IDLE_TIMEOUT_S and STAFF_ABSOLUTE_TIMEOUT_S must be positive")
     if settings.trusted_proxies > MAX_TRUSTED_PROXIES:

@@ -309,14 +309,24 @@ def make_blueprint(carrier: Carrier) -> Blueprint:
         if rec.wav is None:
             raise not_found()
         if ext in ("", "wav"):
-            return Response(rec.wav, mimetype="audio/x-wav")
+            return media_response(rec.sid, rec.wav, "audio/x-wav")
         if ext == "mp3":
             from .audio import mp3_bytes
 
             if rec.mp3 is None:
                 rec.mp3 = mp3_bytes(rec.wav)
-            return Response(rec.mp3, mimetype="audio/mpeg")
+            return media_response(rec.sid, rec.mp3, "audio/mpeg")
         raise not_found()
+
+    def media_response(sid: str, body: bytes, mimetype: str) -> Response:
+        """The media, with its ``Content-Length``; or, for a recording a test asked to be
+        streamed (``Emulator.stream_media``), in chunks without one (chunked encoding)."""
+        with carrier.lock:
+            streamed = sid in carrier.media_streamed
+        if not streamed:
+            return Response(body, mimetype=mimetype)
+        chunks = (body[i : i + 8192] for i in range(0, len(body), 8192))
+        return Response(chunks, mimetype=mimetype)
 
     @bp.delete(PREFIX + "/Recordings/<name>")
     def delete_recording(account_sid: str, name: str):

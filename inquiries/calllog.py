@@ -263,7 +263,8 @@ def csv_rows(
     full_numbers: bool = False,
     batch: int = 500,
 ) -> Iterator[list[str]]:
-    """The header, then every matching interaction, newest first, read ``batch`` at a time."""
+    """The header, then every matching interaction, newest first, read ``batch`` at a time;
+    every cell ``spreadsheet_safe``."""
     yield [
         "interaction", "inquiry", "started_at", "channel", "direction", "call_status",
         "duration_s", "kind", "language", "inquiry_status", "outcome", "waited_s", "handler",
@@ -276,15 +277,29 @@ def csv_rows(
             visible_to_handler=visible_to_handler, full_numbers=full_numbers,
         )  # fmt: skip
         for r in page.rows:
-            yield [
+            yield [spreadsheet_safe(cell) for cell in (
                 str(r.interaction_id), str(r.inquiry_id), r.started_at.isoformat(), r.channel,
                 r.direction, r.call_status, _text(r.duration_s), r.kind, r.language or "",
                 r.inquiry_status, r.outcome or "", _text(r.waited_s), _text(r.handler_id),
                 r.number,
-            ]  # fmt: skip
+            )]  # fmt: skip
         if page.next_cursor is None:
             return
         cursor = page.next_cursor
+
+
+#: A cell starting with one of these is a formula to a spreadsheet (Excel, LibreOffice Calc,
+#: Google Sheets): OWASP's "CSV Injection" list (= + - @, tab, carriage return), with NUL
+#: (ASVS 1.2.10) and line feed.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it but never runs it: a leading single quote (the "this is
+    text" mark) when it starts like a formula. A caller's number is whatever the carrier passed
+    as ``From`` (a SIP caller chooses it), so ``=HYPERLINK(…)`` can reach the export;
+    E.164 numbers start with ``+`` and get the quote too (Excel hides it and keeps the ``+``)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 def _text(value: object) -> str:

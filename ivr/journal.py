@@ -94,7 +94,8 @@ def replay(path: Path, protector: DataProtector, conn: Session) -> int:
                 applied += _apply(CallLog(conn, protector), entry, digest, to_process)
                 conn.commit()
             if bad:
-                with open(str(path) + ".bad", "ab") as bad_fh:
+                bad_fd = os.open(str(path) + ".bad", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                with os.fdopen(bad_fd, "ab") as bad_fh:
                     bad_fh.write(b"\n".join(bad) + b"\n")
                 log.error(
                     "fallback journal: %d entries did not decrypt or were not well formed; "

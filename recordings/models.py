@@ -23,6 +23,10 @@ DELETED = "deleted"  # retention: the audio is gone everywhere; the row stays as
 STATES = (PENDING, FETCHED, STORED, CARRIER_DELETED, FAILED, DELETED)
 #: States in which the job still has work to do.
 UNFINISHED = (PENDING, FETCHED, STORED, FAILED)
+#: Failure reasons that neither RQ nor the stalled sweep retries: the same download would give
+#: the same answer (media larger than ``RECORDING_MAX_BYTES``). A person retries (``flask
+#: recordings retry``) once the cause is dealt with.
+PERMANENT_FAILURES = ("too_large",)
 
 
 class Recording(Base):
@@ -45,7 +49,8 @@ class Recording(Base):
     kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
     #: Why the last attempt failed, as a short code (``carrier_unavailable``, ``not_audio``,
-    #: ``encode_failed``, ``store_failed``, ``verify_failed``, ``carrier_delete_failed``…).
+    #: ``encode_failed``, ``store_failed``, ``verify_failed``, ``carrier_delete_failed``,
+    #: ``too_large``…).
     failure_reason: Mapped[str | None] = mapped_column(String(32))
     #: The last error's type and message (ids only), for staff and the CLI.
     last_error: Mapped[str | None] = mapped_column(String(255))
