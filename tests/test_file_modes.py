@@ -92,7 +92,7 @@ def test_the_instance_folder_and_the_generated_secrets_are_private(tmp_path):
 def test_the_fallback_journal_and_its_set_aside_lines_are_0600(app, settings):
     path = settings.journal_path
     with app.app_context():
-        journal.append(path, services().protector, "incoming", {"CallSid": "CA" + "1" * 32})
+        journal.append(path, services().protector, "entered", {"CallSid": "CA" + "1" * 32})
         assert mode(path) == 0o600
         with path.open("ab") as fh:
             fh.write(b"k9:bm90IGEgc2VhbGVkIGxpbmU=\n")  # a line that does not decrypt
