@@ -211,8 +211,8 @@ class Settings:
     #: and at the carrier: messages left in the message box, recorded conversations. 0: kept.
     recording_retention_days_message: int = 90
     recording_retention_days_conversation: int = 90
-    #: Days after a caller's last call before retention erases their encrypted number (the
-    #: keyed hash and every anonymous record stay). 0: kept.
+    #: Days after a caller's last call before retention erases their encrypted number and its
+    #: keyed hash (every anonymous record stays). 0: kept.
     personal_data_retention_days: int = 365
     #: Staff must confirm each login with a TOTP code (off only in development and test).
     staff_require_totp: bool = True
