@@ -206,3 +206,30 @@ def test_a_deleted_row_leaves_no_trace_in_the_sqlite_files(tmp_path):
     SQLite turn on by default, others not) it stays in a free page of the file."""
     assert deleted_value_left_in_files(tmp_path / "wiped.sqlite3", None) == []
     assert deleted_value_left_in_files(tmp_path / "kept.sqlite3", False) == ["kept.sqlite3"]
+
+
+def test_callers_erased_before_lose_their_hash_at_the_upgrade(tmp_path):
+    """Callers erased by the earlier retention kept their hash: migration 0014 erases it, and
+    leaves every caller whose number is still kept as it was."""
+    from app import run_migrations
+
+    url = f"sqlite:///{tmp_path / 'upgrade.sqlite3'}"
+    run_migrations(url, "c0f1c0de0014-1")  # the schema just before the migration
+    engine = make_engine(url)
+    kept, erased_before = "a" * 64, "b" * 64
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO caller (id, number_hash, number_ciphertext, number_key_id, "
+                    "created_at) VALUES (1, :kept, x'00', 'k', '2025-01-01'), "
+                    "(2, :erased, NULL, NULL, '2025-01-01')"
+                ),
+                {"kept": kept, "erased": erased_before},
+            )
+        run_migrations(url, "c0f1c0de0014")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, number_hash FROM caller ORDER BY id")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [(1, kept), (2, erased_hash(2))]
