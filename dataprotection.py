@@ -39,6 +39,28 @@ def normalise_number(raw: str) -> str:
     return value[:64]
 
 
+#: What Twilio puts in ``From`` for a caller who withheld their number, from before it passed the
+#: words through (2022): ANONYMOUS, RESTRICTED, UNAVAILABLE and BLOCKED spelt on a phone keypad.
+#: They look like E.164 numbers and are shared by every such caller.
+WITHHELD_PLACEHOLDERS = frozenset({"+266696687", "+7378742833", "+86282452253", "+2562533"})
+_CLIENT = re.compile(r"^client:[A-Za-z0-9_.@-]{1,64}$")
+_WHATSAPP = re.compile(r"^whatsapp:\+[1-9]\d{6,14}$")
+
+
+def caller_address(raw: str | None) -> str | None:
+    """The caller's address in canonical form when it names one person (an E.164 number that is
+    not a withheld placeholder, a ``whatsapp:+…`` sender, a browser ``client:name``), else None:
+    empty, ``anonymous``/``restricted``/``unknown``/``private`` in any case, a placeholder, any
+    other text. None means "withheld": no two calls may be linked by it and it cannot be
+    called back."""
+    number = normalise_number(raw or "")
+    if _E164.match(number):
+        return None if number in WITHHELD_PLACEHOLDERS else number
+    if _WHATSAPP.match(number) or _CLIENT.match(number):
+        return number
+    return None
+
+
 @dataclass(frozen=True)
 class Sealed:
     key_id: str

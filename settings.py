@@ -35,6 +35,9 @@ ROUTING_STRATEGIES = (
     "linear",
 )
 
+#: The fallback journal's default size cap (FALLBACK_JOURNAL_MAX_BYTES).
+JOURNAL_MAX_BYTES = 64 * 1024 * 1024
+
 #: More proxies than this in front of one app is a typo, not a deployment.
 MAX_TRUSTED_PROXIES = 10
 
@@ -180,6 +183,9 @@ class Settings:
     log_level: str = "INFO"
     ivr_max_attempts: int = 3
     message_max_seconds: int = 120
+    #: The fallback journal stops growing at this size (a clear error line for each request
+    #: it then cannot keep); an entry is about 1 kB.
+    journal_max_bytes: int = JOURNAL_MAX_BYTES
     rq_queue: str = "hotline"
     routing_strategy: str = "longest-idle"
     routing_max_misses: int = 2
@@ -342,6 +348,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         log_level=get("LOG_LEVEL", "INFO").upper(),
         ivr_max_attempts=env_int(env_map.get("IVR_MAX_ATTEMPTS"), 3, "IVR_MAX_ATTEMPTS"),
         message_max_seconds=env_int(env_map.get("MESSAGE_MAX_SECONDS"), 120, "MESSAGE_MAX_SECONDS"),
+        journal_max_bytes=env_nonnegative(
+            env_map.get("FALLBACK_JOURNAL_MAX_BYTES"),
+            JOURNAL_MAX_BYTES,
+            "FALLBACK_JOURNAL_MAX_BYTES",
+        ),
         routing_strategy=env_choice(
             env_map.get("ROUTING_STRATEGY"), "longest-idle", "ROUTING_STRATEGY", ROUTING_STRATEGIES
         ),

@@ -144,8 +144,9 @@ def _statement(present: frozenset[str], restricted: bool, after: bool, limit: in
         _interaction.c.duration_s, _inquiry.c.kind, _inquiry.c.language,
         _inquiry.c.status.label("inquiry_status"), _inquiry.c.outcome,
         _caller.c.number_hash, _caller.c.number_ciphertext, _caller.c.number_key_id,
-        entry.c.enqueued_at, entry.c.connected_at, entry.c.ended_at.label("queue_ended_at"),
-        entry.c.handler_id, entry.c.state.label("queue_state"),
+        _caller.c.withheld, entry.c.enqueued_at, entry.c.connected_at,
+        entry.c.ended_at.label("queue_ended_at"), entry.c.handler_id,
+        entry.c.state.label("queue_state"),
     )  # fmt: skip
     query = (
         select(*columns)
@@ -206,6 +207,8 @@ def _query(
 
 
 def _number(protector: DataProtector, row: Any, full: bool) -> str:
+    if row.withheld:
+        return "withheld"
     if row.number_ciphertext is None or row.number_key_id is None:
         return "erased"
     sealed = Sealed(row.number_key_id, row.number_ciphertext)
@@ -311,7 +314,7 @@ def inquiry_detail(
     """The case: its fields, the caller's (masked) number, its calls and every event in order."""
     inquiry = conn.execute(
         select(_inquiry, _caller.c.number_hash, _caller.c.number_ciphertext,
-               _caller.c.number_key_id)
+               _caller.c.number_key_id, _caller.c.withheld)
         .join(_caller, _caller.c.id == _inquiry.c.caller_id)
         .where(_inquiry.c.id == inquiry_id)
     ).first()  # fmt: skip

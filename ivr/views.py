@@ -12,7 +12,7 @@ import re
 
 from flask import Blueprint, abort, current_app, request, send_from_directory
 from twilio.twiml.voice_response import VoiceResponse
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import Forbidden, HTTPException
 
 from db import db_session
 from inquiries.models import FINAL_CALL_STATUSES
@@ -33,7 +33,7 @@ from recordings import service as recordings
 from recordings.models import PENDING
 from routing.handover import MESSAGE_BOX, QUEUE, hand_over
 from services import services
-from webhooks import EMPTY_TWIML, form_int, form_value, twilio_webhook
+from webhooks import EMPTY_TWIML, carrier_signed, form_int, form_value, twilio_webhook
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__)
@@ -335,9 +335,13 @@ def prompt_audio(language: str, key: str):
 
 @bp.errorhandler(Exception)
 def webhook_failed(exc: Exception):
-    """Never a 5xx to the carrier: journal what came in and give the caller the message box."""
+    """Never a 5xx to the carrier: journal what came in and give the caller the message box.
+    Only for a request whose signature was verified: anything else is a plain 403."""
     if isinstance(exc, HTTPException):
         return exc
+    if not carrier_signed():
+        log.warning("voice webhook %s failed before its signature was verified", request.path)
+        return Forbidden()
     log.exception("voice webhook %s failed; answering with the fallback message box", request.path)
     try:
         db_session().rollback()

@@ -174,7 +174,8 @@ def erase_caller_numbers(conn: Session, cutoff: dt.datetime) -> int:
     confirm that a given number ever called. The rows and their cases stay, anonymous; a
     returning caller is a new caller (a new row, a new case), unlinked from the erased one.
 
-    Also picks up a caller erased before the hash was erased too (ciphertext gone, hash kept).
+    Also picks up a caller erased before the hash was erased too (ciphertext gone, hash kept),
+    not a withheld caller (no number, a hash of the CallSid the interaction row holds anyway).
     The UPDATE checks again that no call came since ``cutoff`` (a call in between keeps them).
     """
     last_call = (
@@ -189,7 +190,10 @@ def erase_caller_numbers(conn: Session, cutoff: dt.datetime) -> int:
     )
     not_erased = or_(
         _caller.c.number_ciphertext.is_not(None),
-        not_(_caller.c.number_hash.startswith(ERASED_PREFIX, autoescape=True)),
+        and_(
+            _caller.c.withheld.is_(False),  # a withheld caller's hash is of a CallSid: kept
+            not_(_caller.c.number_hash.startswith(ERASED_PREFIX, autoescape=True)),
+        ),
     )
     rows = conn.execute(
         select(_caller.c.id, last_call.c.last_id)

@@ -4,7 +4,9 @@ If a handler who could take the caller is on duty (available, offered, on a call
 for the caller's language and inquiry kind), the caller is queued: the ``queue_entry`` row is
 committed first, then the Redis routing core hears of it and a dispatch job is enqueued; the IVR
 renders ``<Enqueue>`` with our waitUrl and action. Otherwise — nobody on duty, the queue full,
-or Redis down — the message box with a callback request on the case, as before routing.
+or Redis down — the message box with a callback request on the case, as before routing. A
+caller who withheld their number cannot be called back: their message box says so, and no
+call-back is requested on the case.
 """
 
 from __future__ import annotations
@@ -81,15 +83,27 @@ def someone_on_duty(log: CallLog, language: str, kind: str) -> bool:
     return bool(handlers_on_duty(log.conn, language, kind))
 
 
+def message_box_prompt(call: CallState | None) -> str:
+    """What the message box says first: "… we will call you back", unless nobody can."""
+    return "operators_busy_no_callback" if call is not None and call.withheld else "operators_busy"
+
+
+def _to_message_box(log: CallLog, call: CallState, reason: str) -> Handover:
+    """The call-back request (unless withheld) and the message box."""
+    requested = log.request_callback(call, reason)
+    return Handover(action=MESSAGE_BOX, callback_requested=requested,
+                    prompt=message_box_prompt(call))  # fmt: skip
+
+
 def _message_box(log: CallLog, call: CallState, reason: str, why: str) -> Handover:
-    log.request_callback(call, reason)
+    handover = _to_message_box(log, call, reason)
     log.add_event(
         call,
         "HANDOVER",
         {"reason": reason, "action": MESSAGE_BOX, "why": why},
         dedupe_key=f"handover:{call.provider_sid}",
     )
-    return Handover(action=MESSAGE_BOX, callback_requested=True, prompt="operators_busy")
+    return handover
 
 
 def hand_over(log: CallLog, call: CallState, reason: str) -> Handover:
@@ -140,9 +154,9 @@ def hand_over(log: CallLog, call: CallState, reason: str) -> Handover:
             call, "OVERFLOW", {"why": type(exc).__name__},
             dedupe_key=f"overflow:{call.provider_sid}",
         )  # fmt: skip
-        log.request_callback(call, reason)
+        handover = _to_message_box(log, call, reason)
         log.conn.commit()
-        return Handover(action=MESSAGE_BOX, callback_requested=True, prompt="operators_busy")
+        return handover
 
     log.add_event(
         call, "ENTERQUEUE",

@@ -240,7 +240,7 @@ def test_a_value_that_does_not_open_is_reported_and_keeps_its_key(with_keys):
 def test_the_fallback_journal_keeps_a_key_in_use_until_it_is_replayed(with_keys):
     old = with_keys(a=A)
     settings = handles(old).settings
-    journal.append(settings.journal_path, handles(old).protector, "incoming",
+    journal.append(settings.journal_path, handles(old).protector, "entered",
                    call_params(new_call_sid()))  # fmt: skip
     rotated = with_keys(b=B, a=A)
     result = cli(rotated, "reseal")

@@ -141,6 +141,18 @@ def test_a_caller_erased_while_their_hash_was_kept_is_not_linked_again(app, carr
     assert caller_of(app, first).number_ciphertext is None
 
 
+def test_a_withheld_caller_is_not_counted_as_an_erased_number(app, carrier):
+    """A caller who withheld their number has none to erase (their hash is of the CallSid,
+    which the call's row holds anyway): retention leaves them, and counts numbers only."""
+    sid = new_call_sid()
+    carrier.twiml("/voice/incoming", call_params(sid, from_="anonymous"))
+    caller = caller_of(app, sid)
+    age(app, caller.id)
+    with app.app_context():
+        assert apply_retention()["callers"] == 0
+    assert caller_of(app, sid) == caller
+
+
 def test_a_call_in_the_erasure_window_keeps_its_caller(app, carrier):
     """Retention picks callers not heard of since the cutoff, then erases each: a call that came
     in between (here: after the pick, simulated by a recent call) keeps the caller's number."""
@@ -210,26 +222,28 @@ def test_a_deleted_row_leaves_no_trace_in_the_sqlite_files(tmp_path):
 
 def test_callers_erased_before_lose_their_hash_at_the_upgrade(tmp_path):
     """Callers erased by the earlier retention kept their hash: migration 0014 erases it, and
-    leaves every caller whose number is still kept as it was."""
+    leaves every caller whose number is still kept as it was (and withheld callers, who never
+    had a number)."""
     from app import run_migrations
 
     url = f"sqlite:///{tmp_path / 'upgrade.sqlite3'}"
     run_migrations(url, "c0f1c0de0014-1")  # the schema just before the migration
     engine = make_engine(url)
-    kept, erased_before = "a" * 64, "b" * 64
+    kept, erased_before, withheld = "a" * 64, "b" * 64, "c" * 64
     try:
         with engine.begin() as conn:
             conn.execute(
                 text(
                     "INSERT INTO caller (id, number_hash, number_ciphertext, number_key_id, "
-                    "created_at) VALUES (1, :kept, x'00', 'k', '2025-01-01'), "
-                    "(2, :erased, NULL, NULL, '2025-01-01')"
+                    "withheld, created_at) VALUES (1, :kept, x'00', 'k', 0, '2025-01-01'), "
+                    "(2, :erased, NULL, NULL, 0, '2025-01-01'), "
+                    "(3, :withheld, NULL, NULL, 1, '2025-01-01')"
                 ),
-                {"kept": kept, "erased": erased_before},
+                {"kept": kept, "erased": erased_before, "withheld": withheld},
             )
         run_migrations(url, "c0f1c0de0014")
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT id, number_hash FROM caller ORDER BY id")).all()
     finally:
         engine.dispose()
-    assert [tuple(r) for r in rows] == [(1, kept), (2, erased_hash(2))]
+    assert [tuple(r) for r in rows] == [(1, kept), (2, erased_hash(2)), (3, withheld)]
