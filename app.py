@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     import routing.speech
     from ivr.cli import carrier_cli, ivr_cli
     from ivr.views import bp as voice_bp
+    from keyrotation.cli import keys_cli
     from recordings.cli import recordings_cli
     from routing.cli import handlers_cli, routing_cli
     from routing.views import bp as routing_bp
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.cli.add_command(routing_cli)
     app.cli.add_command(recordings_cli)
     app.cli.add_command(staff_cli)
+    app.cli.add_command(keys_cli)
     app.cli.add_command(migrate_command)
     return app
 

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _NONCE_BYTES = 12
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+#: What an erased caller's ``number_hash`` starts with: never the start of a lookup hash (hex).
+ERASED_PREFIX = "erased:"
 
 
 class DecryptionError(ValueError):
@@ -105,6 +107,13 @@ class DataProtector:
 
     def open_text(self, sealed: Sealed, associated: bytes = b"") -> str:
         return self.open(sealed, associated).decode("utf-8")
+
+
+def erased_hash(row_id: int) -> str:
+    """The lookup value of an erased row: its own id, unrelated to the number it replaces (so
+    a dump and the HMAC key together cannot tell that a given number ever called); unique
+    like the hashes, and never equal to one."""
+    return f"{ERASED_PREFIX}{row_id}"
 
 
 # Country calling codes by their first digit: 1 and 7 are one digit; otherwise two digits for the

@@ -124,7 +124,9 @@ def private_sqlite_files(url: str) -> None:
 def make_engine(url: str) -> Engine:
     """An engine with the settings each database needs to behave under concurrent writers.
 
-    SQLite: WAL, ``synchronous=NORMAL``, foreign keys, and every transaction started with
+    SQLite: WAL, ``synchronous=NORMAL``, foreign keys, ``secure_delete`` (deleted and overwritten
+    content is zeroed in the file, so an erased number's ciphertext or hash does not linger in a
+    free page for a copy of the file to reveal), and every transaction started with
     ``BEGIN IMMEDIATE`` (SQLAlchemy's documented pysqlite recipe): a transaction takes the write
     lock when it starts, waiting up to the busy timeout, instead of failing with "database is
     locked" when a read transaction later wants to write. PostgreSQL: a pool that pings its
@@ -145,6 +147,7 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -155,6 +158,43 @@ def make_engine(url: str) -> Engine:
         connection.connection.dbapi_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+#: How long the checkpoint after an erasure waits for readers (holding the write lock meanwhile).
+SQLITE_CHECKPOINT_WAIT_MS = 500
+
+
+def truncate_wal(handle: Session | Connection | Engine) -> bool | None:
+    """SQLite: copy the write-ahead log into the database file and truncate it to zero bytes.
+
+    In WAL mode a changed page is appended to the ``-wal`` file and the database file keeps the
+    old page until a checkpoint copies the new one over it: an erased number's hash would stay in
+    the file (and in the log's older frames) until then. Run after an erasure; with
+    ``secure_delete`` the pages copied in hold zeros where the erased values were. Waits at most
+    ``SQLITE_CHECKPOINT_WAIT_MS`` for readers (a long export): False if one kept it from
+    finishing (the next erasure tries again), True when done, None on other databases.
+    """
+    if isinstance(handle, Session):
+        engine = handle.get_bind()
+    elif isinstance(handle, Connection):
+        engine = handle.engine
+    else:
+        engine = handle
+    if engine.dialect.name != "sqlite":
+        return None
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        connection.execute(f"PRAGMA busy_timeout={SQLITE_CHECKPOINT_WAIT_MS}")
+        try:
+            busy, _frames, _copied = connection.execute(
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            ).fetchone()
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    finally:
+        raw.close()
+    return busy == 0
 
 
 class Database:

@@ -99,6 +99,17 @@ def parse_data_keys(value: str, name: str = "HOTLINE_DATA_KEYS") -> dict[str, by
     return keys
 
 
+def parse_hmac_key(value: str, name: str) -> bytes:
+    """A base64 HMAC key of at least 32 bytes."""
+    try:
+        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except ValueError:
+        raise SettingsError(f"{name} is not base64") from None
+    if len(key) < 32:
+        raise SettingsError(f"{name} must be at least 32 bytes")
+    return key
+
+
 def env_choice(value: str | None, default: str, name: str, choices: Iterable[str]) -> str:
     if value is None or value == "":
         return default
@@ -172,6 +183,9 @@ class Settings:
     hotline_number: str
     phone_hmac_key: bytes
     data_keys: dict[str, bytes] = field(repr=False)
+    #: The HMAC key being replaced, for ``flask keys rehash`` (which recomputes the hashes under
+    #: ``phone_hmac_key``); only that command reads it. Unset otherwise.
+    phone_hmac_key_old: bytes | None = field(default=None, repr=False)
     instance_path: Path = ROOT / "instance"
     log_level: str = "INFO"
     ivr_max_attempts: int = 3
@@ -210,8 +224,8 @@ class Settings:
     #: and at the carrier: messages left in the message box, recorded conversations. 0: kept.
     recording_retention_days_message: int = 90
     recording_retention_days_conversation: int = 90
-    #: Days after a caller's last call before retention erases their encrypted number (the
-    #: keyed hash and every anonymous record stay). 0: kept.
+    #: Days after a caller's last call before retention erases their encrypted number and its
+    #: keyed hash (every anonymous record stays). 0: kept.
     personal_data_retention_days: int = 365
     #: Bytes a recording download from the carrier may have; a larger one is refused unstored.
     recording_max_bytes: int = RECORDING_MAX_BYTES_DEFAULT
@@ -314,14 +328,17 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     def get(name: str, default: str = "") -> str:
         return env_map.get(name) or generated.get(name) or default
 
-    try:
-        hmac_key = base64.urlsafe_b64decode(
-            get("HOTLINE_PHONE_HMAC_KEY") + "=" * (-len(get("HOTLINE_PHONE_HMAC_KEY")) % 4)
+    hmac_key = parse_hmac_key(get("HOTLINE_PHONE_HMAC_KEY"), "HOTLINE_PHONE_HMAC_KEY")
+    hmac_key_old = None
+    if env_map.get("HOTLINE_PHONE_HMAC_KEY_OLD"):
+        hmac_key_old = parse_hmac_key(
+            env_map["HOTLINE_PHONE_HMAC_KEY_OLD"], "HOTLINE_PHONE_HMAC_KEY_OLD"
         )
-    except ValueError:
-        raise SettingsError("HOTLINE_PHONE_HMAC_KEY is not base64") from None
-    if len(hmac_key) < 32:
-        raise SettingsError("HOTLINE_PHONE_HMAC_KEY must be at least 32 bytes")
+        if hmac_key_old == hmac_key:
+            raise SettingsError(
+                "HOTLINE_PHONE_HMAC_KEY_OLD is HOTLINE_PHONE_HMAC_KEY: set it to the key being "
+                "replaced, or unset it"
+            )
 
     settings = Settings(
         env=env,
@@ -334,6 +351,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         twilio_api_base_url=get("TWILIO_API_BASE_URL", DEFAULT_TWILIO_API_BASE_URL).rstrip("/"),
         hotline_number=get("HOTLINE_NUMBER", "+15005550006"),
         phone_hmac_key=hmac_key,
+        phone_hmac_key_old=hmac_key_old,
         data_keys=parse_data_keys(get("HOTLINE_DATA_KEYS")),
         instance_path=instance_path,
         log_level=get("LOG_LEVEL", "INFO").upper(),

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from dataprotection import DataProtector, Sealed, caller_address
+from dataprotection import DataProtector, Sealed, caller_address, erased_hash
 from db import insert_ignoring_duplicates
 from inquiries.models import (
     CALL_STATUS_RANK,
@@ -82,11 +82,16 @@ _FIND_CALLER = select(_caller.c.id, _caller.c.number_ciphertext.is_(None).label(
 _FIND_CALLER_ID = select(_caller.c.id).where(_caller.c.number_hash == bindparam("hash"))
 #: The keyed hash of a withheld caller is of its CallSid, under this purpose (never a number's).
 WITHHELD_PURPOSE = "withheld-call"
-#: A returning caller whose number retention erased: the number is sealed again.
-_RESEAL_CALLER = (
+#: A caller erased while their hash was kept (before erasure replaced it too): the hash is
+#: erased now, so that the number, calling again, becomes a new caller unlinked from the old.
+_UNLINK_ERASED = (
     update(_caller)
-    .where(_caller.c.id == bindparam("caller"), _caller.c.number_ciphertext.is_(None))
-    .values(number_ciphertext=bindparam("ciphertext"), number_key_id=bindparam("key_id"))
+    .where(
+        _caller.c.id == bindparam("caller"),
+        _caller.c.number_hash == bindparam("hash"),
+        _caller.c.number_ciphertext.is_(None),
+    )
+    .values(number_hash=bindparam("erased"))
 )
 _OPEN_INQUIRY = (
     select(_inquiry.c.id)
@@ -302,19 +307,20 @@ class CallLog:
             "number_key_id": sealed.key_id,
             "created_at": utcnow(),
         }
-        new_id = self.insert_ignoring_duplicates(_caller, values, "number_hash")
-        if new_id is not None:
-            return new_id, True
-        found = self.run(_FIND_CALLER, {"hash": number_hash}).first()
-        if found is None:  # pragma: no cover - the INSERT conflicted with this very row
-            raise RuntimeError("caller vanished after insert")
-        caller_id, erased = found
-        if erased:  # retention erased the number after an earlier call: sealed again
-            self.run(
-                _RESEAL_CALLER,
-                {"caller": caller_id, "ciphertext": sealed.ciphertext, "key_id": sealed.key_id},
-            )
-        return caller_id, False
+        for _attempt in range(3):
+            new_id = self.insert_ignoring_duplicates(_caller, values, "number_hash")
+            if new_id is not None:
+                return new_id, True
+            found = self.run(_FIND_CALLER, {"hash": number_hash}).first()
+            if found is not None and not found.erased:
+                return found.id, False
+            if found is not None:  # erased by retention, hash kept: never linked again
+                self.run(
+                    _UNLINK_ERASED,
+                    {"caller": found.id, "hash": number_hash, "erased": erased_hash(found.id)},
+                )
+            # else retention erased it between the INSERT and the SELECT: insert again
+        raise RuntimeError("no caller row after three attempts")  # pragma: no cover
 
     def withheld_caller(self, call_sid: str) -> tuple[int, bool]:
         """The caller of one call without a usable number: keyed on the CallSid (a retried
