@@ -29,6 +29,7 @@ from ivr.twiml import (
     render_queue,
 )
 from jobs import enqueue
+from recordings import carrier_calls
 from recordings import service as recordings
 from recordings.models import PENDING
 from routing.handover import MESSAGE_BOX, QUEUE, hand_over
@@ -304,6 +305,7 @@ def call_status() -> str:
     calls = call_log()
     status = form_value("CallStatus", 32)
     call = current_call(calls, status="ringing")
+    ended = None
     if call is not None:
         duration = form_int("CallDuration")
         if calls.apply_call_status(call, status, duration_s=duration):
@@ -313,7 +315,13 @@ def call_status() -> str:
                  "duration_s": duration if status in FINAL_CALL_STATUSES else None},
                 dedupe_key=f"status:{call.provider_sid}:{status}",
             )  # fmt: skip
+        if status in FINAL_CALL_STATUSES:  # its record at the carrier goes once it may
+            leg = "inbound" if call.direction == "inbound" else "other"
+            ended = carrier_calls.note_call(
+                db_session(), call.provider_sid, leg, call.interaction_id, ended=True
+            )
     commit()
+    carrier_calls.enqueue_deletion(ended)
     return EMPTY_TWIML
 
 
