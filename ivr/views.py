@@ -41,6 +41,7 @@ bp = Blueprint("voice", __name__)
 
 _SID = re.compile(r"^[A-Za-z]{2}[0-9a-fA-F]{32}$")
 _RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
+_ONE_KEY = re.compile(r"^[0-9*#]$")
 JOURNAL_REPLAY_JOB = "ivr-fallback-journal-replay"
 
 
@@ -176,9 +177,13 @@ def menu_answer(node_name: str) -> VoiceResponse:
         choice = the_flow.match_speech(node, node.speech_language or language, speech)
     key = f"ivr:{call.provider_sid if call else ''}:{node.name}:{attempt}"
 
+    # What is kept of an answer: the key pressed, or "speech" and the choice it matched. The
+    # words themselves (SpeechResult, its Confidence) are never stored, nor more keys than the
+    # one a menu asks for (a number typed on the keypad is not kept either).
+    pressed = digits if _ONE_KEY.match(digits) else ("keys" if digits else None)
     if choice is not None:
         if call is not None:
-            answer = digits or "speech"
+            answer = pressed or "speech"
             calls.record_ivr_step(call, node.name, answer, dedupe_key=key, choice=choice.key)
             _apply_choice(calls, call, choice.set)
         response = enter_node(calls, the_flow.nodes[choice.next], call)
@@ -186,7 +191,7 @@ def menu_answer(node_name: str) -> VoiceResponse:
         problem = "invalid" if (digits or speech) else "no_input"
         if call is not None:
             calls.record_ivr_step(
-                call, node.name, digits or None, dedupe_key=key, problem=problem, attempt=attempt
+                call, node.name, pressed, dedupe_key=key, problem=problem, attempt=attempt
             )
         if attempt >= the_flow.max_attempts:
             if call is not None:
