@@ -92,6 +92,8 @@ def schedule_periodic_jobs(app: Flask, settings: Settings) -> None:
     jobs.every(app, 3600, "recordings.jobs.apply_retention", name="recordings-retention",
                timeout_s=1800)  # fmt: skip
     jobs.every(app, 600, "recordings.jobs.resume_stalled", name="recordings-resume")
+    # Ended calls left at the carrier (their records hold callers' and handlers' numbers).
+    jobs.every(app, 600, "recordings.jobs.sweep_carrier_calls", name="carrier-calls-sweep")
 
 
 class Worker(jobs.AppWorker):

@@ -29,6 +29,7 @@ from ivr.twiml import (
     render_queue,
 )
 from jobs import enqueue
+from recordings import carrier_calls
 from recordings import service as recordings
 from recordings.models import PENDING
 from routing.handover import MESSAGE_BOX, QUEUE, hand_over
@@ -40,6 +41,7 @@ bp = Blueprint("voice", __name__)
 
 _SID = re.compile(r"^[A-Za-z]{2}[0-9a-fA-F]{32}$")
 _RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
+_ONE_KEY = re.compile(r"^[0-9*#]$")
 JOURNAL_REPLAY_JOB = "ivr-fallback-journal-replay"
 
 
@@ -175,9 +177,13 @@ def menu_answer(node_name: str) -> VoiceResponse:
         choice = the_flow.match_speech(node, node.speech_language or language, speech)
     key = f"ivr:{call.provider_sid if call else ''}:{node.name}:{attempt}"
 
+    # What is kept of an answer: the key pressed, or "speech" and the choice it matched. The
+    # words themselves (SpeechResult, its Confidence) are never stored, nor more keys than the
+    # one a menu asks for (a number typed on the keypad is not kept either).
+    pressed = digits if _ONE_KEY.match(digits) else ("keys" if digits else None)
     if choice is not None:
         if call is not None:
-            answer = digits or "speech"
+            answer = pressed or "speech"
             calls.record_ivr_step(call, node.name, answer, dedupe_key=key, choice=choice.key)
             _apply_choice(calls, call, choice.set)
         response = enter_node(calls, the_flow.nodes[choice.next], call)
@@ -185,7 +191,7 @@ def menu_answer(node_name: str) -> VoiceResponse:
         problem = "invalid" if (digits or speech) else "no_input"
         if call is not None:
             calls.record_ivr_step(
-                call, node.name, digits or None, dedupe_key=key, problem=problem, attempt=attempt
+                call, node.name, pressed, dedupe_key=key, problem=problem, attempt=attempt
             )
         if attempt >= the_flow.max_attempts:
             if call is not None:
@@ -304,6 +310,7 @@ def call_status() -> str:
     calls = call_log()
     status = form_value("CallStatus", 32)
     call = current_call(calls, status="ringing")
+    ended = None
     if call is not None:
         duration = form_int("CallDuration")
         if calls.apply_call_status(call, status, duration_s=duration):
@@ -313,7 +320,13 @@ def call_status() -> str:
                  "duration_s": duration if status in FINAL_CALL_STATUSES else None},
                 dedupe_key=f"status:{call.provider_sid}:{status}",
             )  # fmt: skip
+        if status in FINAL_CALL_STATUSES:  # its record at the carrier goes once it may
+            leg = "inbound" if call.direction == "inbound" else "other"
+            ended = carrier_calls.note_call(
+                db_session(), call.provider_sid, leg, call.interaction_id, ended=True
+            )
     commit()
+    carrier_calls.enqueue_deletion(ended)
     return EMPTY_TWIML
 
 

@@ -118,3 +118,38 @@ class RetentionSetting(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: Who set it (a staff user; None: a command).
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+
+
+#: Which leg of a case a carrier call is: the caller's call in, an offer to a handler, a
+#: call-back to the caller; ``other``: found at the carrier by the sweep, matched to nothing.
+CALL_LEGS = ("inbound", "offer", "callback", "other")
+
+
+class CarrierCall(Base):
+    """A call resource at the carrier, until it is deleted there.
+
+    The carrier keeps a call's record (the caller's number as From of an inbound call, a
+    handler's or a caller's number as To of an offer or a call-back) until it is deleted; this
+    row says which calls the hotline knows of, when each ended and when it was deleted at the
+    carrier (``carrier_calls``: a job once the call ended and its recordings are stored, and a
+    periodic sweep). Ids and times only.
+    """
+
+    __tablename__ = "carrier_call"
+    __table_args__ = (CheckConstraint(one_of("leg", CALL_LEGS), name="leg"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The carrier's CallSid (``CA`` + 32 hex).
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The case's call this leg belongs to (None: found at the carrier, matched to nothing).
+    interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interaction.id"), index=True)
+    leg: Mapped[str] = mapped_column(String(16))
+    #: When the hotline learned that the call ended (a final status); None: not yet.
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: When the carrier deleted it (or answered 404); None: still there.
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The last failed attempt's reason (an HTTP status and a carrier error code, or a type).
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

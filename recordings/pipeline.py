@@ -28,7 +28,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from dataprotection import DataProtector
 from db import db_session
 from inquiries.models import utcnow
-from recordings import audio, crypto
+from recordings import audio, carrier_calls, crypto
 from recordings.media import RecordingTooLarge, RecordingUnavailable, fetch_recording
 from recordings.models import (
     CARRIER_DELETED,
@@ -138,7 +138,18 @@ def process(recording_id: int) -> str:
             log.warning("recording %s: could not mark the failure", recording_id)
         raise
     log.info("recording %s: stored encrypted and deleted at the carrier", recording_id)
+    _calls_may_go(run.conn, row.interaction_id)
     return CARRIER_DELETED
+
+
+def _calls_may_go(conn: Session, interaction_id: int) -> None:
+    """The case's ended calls may have waited for this recording: their deletion at the
+    carrier is enqueued again (a failure here is the sweep's to mend, not the recording's)."""
+    try:
+        carrier_calls.enqueue_for_interaction(conn, interaction_id)
+    except Exception:
+        log.warning("interaction %s: its calls' deletion not enqueued", interaction_id)
+        conn.rollback()
 
 
 def _fetch_and_store(run: _Run, row: Any, svc: Services, store: RecordingStore) -> Any | None:

@@ -36,6 +36,7 @@ from db import db_session
 from inquiries.models import Caller, Inquiry, Interaction, utcnow
 from inquiries.service import caller_number
 from jobs import enqueue, enqueue_in
+from recordings import carrier_calls
 from routing import offers
 from routing.models import QueueEntry
 from routing.prompts import text as routing_text
@@ -145,6 +146,7 @@ def start_attempt(conn: Session, offer: Any, language: str) -> VoiceResponse:
         .where(_entry.c.id == entry.id, _entry.c.callback_attempts == attempt)
         .values(callback_sid=call.sid)
     )
+    carrier_calls.note_call(conn, call.sid, "callback", iid)  # deleted once it ends
     conn.commit()
     return handler_waits(iid, language)
 
@@ -350,4 +352,10 @@ def callback_status() -> VoiceResponse:
         and entry.callback_attempts == attempt
     ):
         attempt_failed(conn, iid, attempt, "not-confirmed" if status == "completed" else status)
+    if status in LEG_ENDINGS:  # the leg's record at the carrier goes once it may
+        sid = form_value("CallSid", 64)
+        case = entry.interaction_id if entry is not None else None
+        ended = carrier_calls.note_call(conn, sid, "callback", case, ended=True)
+        conn.commit()
+        carrier_calls.enqueue_deletion(ended)
     return VoiceResponse()
