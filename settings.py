@@ -38,6 +38,11 @@ ROUTING_STRATEGIES = (
 #: The fallback journal's default size cap (FALLBACK_JOURNAL_MAX_BYTES).
 JOURNAL_MAX_BYTES = 64 * 1024 * 1024
 
+#: What one web process serves (``HOTLINE_SERVE``): the carrier's webhooks, the staff console,
+#: or both (the default, for a single process in development and the tests). The Procfile's
+#: ``web`` and ``console`` processes each serve one part, so neither can starve the other.
+SERVE_PARTS = ("all", "webhooks", "console")
+
 #: More proxies than this in front of one app is a typo, not a deployment.
 MAX_TRUSTED_PROXIES = 10
 
@@ -240,12 +245,22 @@ class Settings:
     #: the login throttle, sessions and the audit log see it. 0: the headers are ignored (a
     #: client could forge them) and the address is the TCP peer's.
     trusted_proxies: int = 0
+    #: What this process serves (``SERVE_PARTS``); the other part's paths answer 404.
+    serve: str = "all"
+    #: The URL ``flask migrate`` connects with (the role that owns the tables); empty: the
+    #: app's ``database_url``. See docs/SECURITY.md, "The database roles".
+    migration_database_url: str = field(default="", repr=False)
     #: What staff may record as a case's outcome (codes; the console translates them).
     case_outcomes: tuple[str, ...] = ("advised", "referred", "callback_arranged", "no_contact",
                                       "other")  # fmt: skip
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(env={self.env!r}, public_base_url={self.public_base_url!r}, secrets=…)"
+
+    @property
+    def migrations_url(self) -> str:
+        """The database URL ``flask migrate`` uses: the owner's when one is set."""
+        return self.migration_database_url or self.database_url
 
     @property
     def active_key_id(self) -> str:
@@ -421,6 +436,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
             env_map.get("STAFF_ABSOLUTE_TIMEOUT_S"), 12 * 3600, "STAFF_ABSOLUTE_TIMEOUT_S"
         ),
         trusted_proxies=env_nonnegative(env_map.get("TRUSTED_PROXIES"), 0, "TRUSTED_PROXIES"),
+        serve=env_choice(env_map.get("HOTLINE_SERVE"), "all", "HOTLINE_SERVE", SERVE_PARTS),
+        migration_database_url=env_map.get("MIGRATION_DATABASE_URL", ""),
         case_outcomes=parse_codes(
             env_map.get("CASE_OUTCOMES", "advised,referred,callback_arranged,no_contact,other"),
             "CASE_OUTCOMES",

@@ -37,6 +37,13 @@ def _known(db: Session, user: StaffUser | None, address: str) -> bool:
     return user is not None and address_is_known(db, user.id, address)
 
 
+def end_transaction_before_hashing(db: Session) -> None:
+    """End the read transaction (nothing is written yet) before an argon2id hash: on SQLite
+    every transaction holds the database's write lock (``db.make_engine``), and a login burst
+    must not keep the carrier's webhooks waiting for it. What was read stays loaded."""
+    db.commit()
+
+
 def password_step(
     db: Session,
     limiter: LoginLimiter,
@@ -53,6 +60,7 @@ def password_step(
     """
     user = find_user(db, username) if username.strip() else None
     attempt = limiter.charge(username, address, known=_known(db, user, address))
+    end_transaction_before_hashing(db)
     if user is None:
         spend_verify_time()
         ok = False
@@ -118,6 +126,7 @@ def recheck_password(
     ``password_change``). The caller commits.
     """
     attempt = limiter.charge(user.username, address, known=_known(db, user, address))
+    end_transaction_before_hashing(db)
     if verify_password(user.password_hash, password):
         limiter.refund(attempt)
         return True

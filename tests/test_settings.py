@@ -102,6 +102,7 @@ def test_production_refuses_a_public_url_without_https(production, url) -> None:
         ({"HOTLINE_DATA_KEYS": "k1:ключ-не-base64"}, "not base64"),
         ({"HOTLINE_DATA_KEYS": " , "}, "HOTLINE_DATA_KEYS"),
         ({"HOTLINE_PHONE_HMAC_KEY": b64key(1, 8)}, "HOTLINE_PHONE_HMAC_KEY"),
+        ({"HOTLINE_SERVE": "web"}, "HOTLINE_SERVE must be one of all, webhooks, console"),
     ],
 )
 def test_bad_values_are_clear_errors(production, changes, named) -> None:
@@ -236,3 +237,15 @@ def test_processes_starting_together_share_the_generated_secrets(tmp_path: Path)
             proc.join(timeout=10)
         assert len(set(keys)) == 1 and not keys[0].startswith("error"), keys
         assert [p.name for p in Path(instance).iterdir()] == ["secrets.json"]
+
+
+def test_serving_part_and_migration_url(production) -> None:
+    """One part per Procfile process; migrations may connect as another role than the app."""
+    assert load_settings(production).serve == "all"
+    assert load_settings({**production, "HOTLINE_SERVE": "console"}).serve == "console"
+    settings = load_settings(production)
+    assert settings.migrations_url == production["DATABASE_URL"]
+    owner = "postgresql+psycopg://hotline_owner:owner-pw@db.internal/hotline"
+    separate = load_settings({**production, "MIGRATION_DATABASE_URL": owner})
+    assert separate.migrations_url == owner and separate.database_url == production["DATABASE_URL"]
+    assert "owner-pw" not in repr(separate)
