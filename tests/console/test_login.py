@@ -316,6 +316,28 @@ def test_without_required_totp_an_unenrolled_user_signs_in_with_the_password(
     assert client.get("/console/").status_code == 200
 
 
+def test_without_required_totp_the_first_login_still_changes_the_password(
+    app, settings, app_factory
+) -> None:  # (``app``: a clean database first)
+    lax = app_factory(settings.replace(staff_require_totp=False))
+    lax.testing = True
+    client = lax.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    make_user(lax, "handler", "newcomer", enrolled=False, must_change_password=True)
+    token = csrf_token(client)
+    first = client.post(
+        "/console/login", data={"username": "newcomer", "password": PASSWORD, "csrf_token": token}
+    )
+    assert first.headers["Location"].endswith("/console/login/password")
+    assert client.get("/console/").status_code == 302
+    done = client.post(
+        "/console/login/password",
+        data={"new_password": NEW_PASSWORD, "new_password2": NEW_PASSWORD, "csrf_token": token},
+    )
+    assert done.status_code == 302 and done.headers["Location"].endswith("/console/")
+    assert client.get("/console/").status_code == 200
+
+
 def test_a_disabled_account_cannot_sign_in(app, client) -> None:
     _, _secret = make_user(app, "supervisor", "gone", active=False)
     response = client.post(
