@@ -240,6 +240,10 @@ class Settings:
     staff_idle_timeout_s: int = 900
     #: … and this many seconds after the login, whatever the activity.
     staff_absolute_timeout_s: int = 12 * 3600
+    #: Password hashes (argon2id: CPU and 64 MiB each) computed at once by the console's login
+    #: and password pages across every process sharing the Redis; one more is answered at once
+    #: with "try again" (503) instead of queueing for the CPU the webhooks need.
+    staff_max_password_hashes: int = 2
     #: Reverse proxies in front of the app that append to ``X-Forwarded-For`` (and set
     #: ``X-Forwarded-Proto``): the client's address is taken that many hops from the right, so
     #: the login throttle, sessions and the audit log see it. 0: the headers are ignored (a
@@ -435,6 +439,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         staff_absolute_timeout_s=env_nonnegative(
             env_map.get("STAFF_ABSOLUTE_TIMEOUT_S"), 12 * 3600, "STAFF_ABSOLUTE_TIMEOUT_S"
         ),
+        staff_max_password_hashes=env_int(
+            env_map.get("STAFF_MAX_PASSWORD_HASHES"), 2, "STAFF_MAX_PASSWORD_HASHES"
+        ),
         trusted_proxies=env_nonnegative(env_map.get("TRUSTED_PROXIES"), 0, "TRUSTED_PROXIES"),
         serve=env_choice(env_map.get("HOTLINE_SERVE"), "all", "HOTLINE_SERVE", SERVE_PARTS),
         migration_database_url=env_map.get("MIGRATION_DATABASE_URL", ""),
@@ -449,6 +456,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise SettingsError("RECORDING_MAX_BYTES must be positive: the largest recording, bytes")
     if settings.staff_idle_timeout_s <= 0 or settings.staff_absolute_timeout_s <= 0:
         raise SettingsError("STAFF_IDLE_TIMEOUT_S and STAFF_ABSOLUTE_TIMEOUT_S must be positive")
+    if settings.staff_max_password_hashes < 1:
+        raise SettingsError(
+            "STAFF_MAX_PASSWORD_HASHES is how many password hashes may be computed at once "
+            f"(1 or more), not {settings.staff_max_password_hashes}"
+        )
     if settings.trusted_proxies > MAX_TRUSTED_PROXIES:
         raise SettingsError(
             f"TRUSTED_PROXIES is the number of reverse proxies in front of the app (0 to "

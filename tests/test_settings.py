@@ -103,6 +103,8 @@ def test_production_refuses_a_public_url_without_https(production, url) -> None:
         ({"HOTLINE_DATA_KEYS": " , "}, "HOTLINE_DATA_KEYS"),
         ({"HOTLINE_PHONE_HMAC_KEY": b64key(1, 8)}, "HOTLINE_PHONE_HMAC_KEY"),
         ({"HOTLINE_SERVE": "web"}, "HOTLINE_SERVE must be one of all, webhooks, console"),
+        ({"STAFF_MAX_PASSWORD_HASHES": "0"}, "STAFF_MAX_PASSWORD_HASHES"),
+        ({"STAFF_MAX_PASSWORD_HASHES": "two"}, "STAFF_MAX_PASSWORD_HASHES"),
     ],
 )
 def test_bad_values_are_clear_errors(production, changes, named) -> None:
