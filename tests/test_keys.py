@@ -108,11 +108,12 @@ def seal_everything(flask_app) -> Sealed:
                                     skills=["surrender"], phone=HANDLER_PHONE)  # fmt: skip
         enrolment = create_user(db, svc.protector, username="ada", display_name="Ada",
                                 role="admin")  # fmt: skip
+        secret = totp.new_secret()  # as her first login's enrolment leaves it
+        totp.seal_secret(svc.protector, db.get(StaffUser, enrolment.user_id), secret)
         db.commit()
-        secret = totp.open_secret(svc.protector, db.get(StaffUser, enrolment.user_id))
     audio = os.urandom(3 * crypto.SEGMENT_SIZE + 123)
     recording_id = a_stored_recording(flask_app, interaction_id, audio)
-    return Sealed(caller_id, inquiry_id, handler_id, enrolment.user_id, secret or "",
+    return Sealed(caller_id, inquiry_id, handler_id, enrolment.user_id, secret,
                   recording_id, audio)  # fmt: skip
 
 

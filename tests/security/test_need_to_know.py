@@ -115,7 +115,7 @@ def test_a_ringing_offer_does_not_show_the_handler_the_case(app, served):
     from their page, or opens it by its id, while their phone rings, without ever taking the
     call. We promise: the page and its live fragment show the language, topic and wait only;
     the case page is a 404 and no view is audited; once the handler takes the call they see it."""
-    web = served("web")
+    web = served("console")
     handler_id, anna = a_handler_signed_in(app, web, "anna")
     inquiry_id, call_id = a_case(app, earlier_calls=2, kind="family", language="ru")
     with app.app_context():
@@ -168,7 +168,7 @@ def test_withheld_callers_do_not_share_a_case(app, served):
     We promise: each call without a usable number is a case of its own (a retried webhook
     finds the same one); a handler who took one of them cannot open another; a number that
     calls again still finds its own case."""
-    web = served("web")
+    web, console = served("web"), served("console")
     withheld = {
         raw: new_call_sid()
         for raw in ("anonymous", "Anonymous", "restricted", "+266696687", "", "unknown")
@@ -197,7 +197,7 @@ def test_withheld_callers_do_not_share_a_case(app, served):
         assert withheld_callers == len(cases)
         assert session.scalar(select(func.count()).select_from(Inquiry)) == len(cases) + 1
 
-    handler_id, anna = a_handler_signed_in(app, web, "anna")
+    handler_id, anna = a_handler_signed_in(app, console, "anna")
     with app.app_context():  # Anna took the first anonymous call
         session = db_session()
         call_id = session.scalar(
