@@ -89,6 +89,8 @@ def schedule_periodic_jobs(app: Flask, settings: Settings) -> None:
     jobs.every(app, 3600, "recordings.jobs.apply_retention", name="recordings-retention",
                timeout_s=1800)  # fmt: skip
     jobs.every(app, 600, "recordings.jobs.resume_stalled", name="recordings-resume")
+    # Blocklist entries whose block has ended are deleted, hourly.
+    jobs.every(app, 3600, "ivr.jobs.purge_expired_blocks", name="blocklist-purge")
 
 
 class Worker(jobs.AppWorker):
