@@ -127,7 +127,8 @@ def enter_node(
         return concat(said, rest)
     decision = None
     if node.type == "handover" and call is not None:
-        decision = hand_over(calls, call, reason=node.name)
+        has_number = screening.has_number(screening.caller_address())
+        decision = hand_over(calls, call, reason=node.name, caller_has_number=has_number)
     commit()
     if node.type == "goodbye":
         return render_goodbye(spk, language, node.prompts)
