@@ -16,7 +16,8 @@ A refused call gets ``<Reject reason="busy">`` as its only verb: the carrier doe
 (nothing is billed) and the caller hears a busy tone, whichever rule refused them. Nothing of it
 reaches the database: no caller, case or call (and its status callback, ``busy``, writes
 nothing either: see ``ivr.views.call_status``). Redis counts refusals per reason and UTC day
-(``hotline:screen:rejected:{reason}:{yyyymmdd}``, kept 8 days) for the console's blocklist page.
+(``hotline:screen:rejected:{reason}:{yyyymmdd}``, kept 8 days) for the console's blocklist page;
+the log has a line at the 1st, 10th, 100th… refusal of a reason in a day (never a number).
 
 Each window is a sorted set of the CallSids it admitted, scored by time: a carrier retry of an
 admitted call (the same CallSid) is admitted again without counting twice, and a refused call
@@ -123,16 +124,18 @@ def admit(address: str, call_sid: str, now: float | None = None) -> bool:
     return bool(admitted)
 
 
-def count_refusal(reason: str, now: dt.datetime | None = None) -> None:
-    """One more refused call today for ``reason`` (nothing else is kept of it)."""
+def count_refusal(reason: str, now: dt.datetime | None = None) -> int | None:
+    """One more refused call today for ``reason`` (nothing else is kept of it): today's count,
+    or None if Redis does not answer."""
     key = f"{KEY_PREFIX}rejected:{reason}:{(now or utcnow()):%Y%m%d}"
     try:
         pipe = services().redis.pipeline(transaction=False)
         pipe.incr(key)
         pipe.expire(key, COUNTER_TTL_S)
-        pipe.execute()
+        counted, _ = pipe.execute()
     except redis.RedisError:
-        log.warning("could not count a refused call")
+        return None
+    return int(counted)
 
 
 def refusals_today(now: dt.datetime | None = None) -> dict[str, int] | None:
@@ -165,6 +168,11 @@ def screen_incoming(call_sid: str | None) -> VoiceResponse | None:
     refusal = screen(caller_address(), call_sid)
     if refusal is None:
         return None
-    count_refusal(refusal.reason)
-    log.info("refused an incoming call (%s)", refusal.reason)
+    today = count_refusal(refusal.reason)
+    if today is None or _is_power_of_ten(today):  # a flood logs a handful of lines, not one a call
+        log.info("refused an incoming call (%s); today: %s", refusal.reason, today or "?")
     return refusal.response
+
+
+def _is_power_of_ten(number: int) -> bool:
+    return number > 0 and str(number).rstrip("0") == "1"
