@@ -4,14 +4,17 @@ numbers are exempt; the place is free again once the first call leaves the queue
 
 from __future__ import annotations
 
+import threading
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import select
 
-from db import db_session
+from db import db_session, utcnow
 from inquiries.models import CallEvent, Interaction
+from inquiries.service import CallLog
+from routing.handover import places_held_by_caller
 from routing.models import QueueEntry
 from routing.service import routing_core
 from tests.conftest import Carrier, call_params, new_call_sid
@@ -118,6 +121,39 @@ def test_two_calls_from_one_number_at_the_same_moment_take_one_place(app, carrie
         roots = list(pool.map(press_zero, sids))
     assert sum(root.find("Enqueue") is not None for root in roots) == 1
     assert len(core.waiting()) == 1
+
+
+def test_a_count_waits_for_a_hand_over_of_the_same_caller_in_progress(app, carrier, svc):
+    """The lock on the caller's row (PostgreSQL; SQLite's write lock does the same): a second
+    hand-over of one caller counts only once the first one's place is committed."""
+    first, second = new_call_sid(), new_call_sid()
+    for sid in (first, second):
+        carrier.twiml("/voice/incoming", call_params(sid, CALLER))
+    holder = svc.session_factory()
+    log = CallLog(holder, svc.protector)
+    call = log.find(first)
+    assert call is not None and places_held_by_caller(log, call) == 0
+    values = {"interaction_id": call.interaction_id, "state": "waiting", "language": "ru",
+              "kind": "other", "priority": 0, "enqueued_at": utcnow()}  # fmt: skip
+    log.insert_ignoring_duplicates(QueueEntry.__table__, values, "interaction_id")
+    counted: list[int] = []
+
+    def count_second() -> None:
+        with svc.session_factory() as session:
+            other = CallLog(session, svc.protector)
+            state = other.find(second)
+            assert state is not None
+            counted.append(places_held_by_caller(other, state))
+            session.rollback()
+
+    thread = threading.Thread(target=count_second)
+    thread.start()
+    thread.join(timeout=1.0)
+    assert thread.is_alive() and counted == []  # waiting for the first hand-over
+    holder.commit()
+    holder.close()
+    thread.join(timeout=30)
+    assert counted == [1]
 
 
 def test_the_places_per_number_are_a_setting(app, carrier, svc, core):
