@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _NONCE_BYTES = 12
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+#: What an erased caller's ``number_hash`` starts with: never the start of a lookup hash (hex).
+ERASED_PREFIX = "erased:"
 
 
 class DecryptionError(ValueError):
@@ -35,6 +37,28 @@ def normalise_number(raw: str) -> str:
     if _E164.match(digits):
         return digits
     return value[:64]
+
+
+#: What Twilio puts in ``From`` for a caller who withheld their number, from before it passed the
+#: words through (2022): ANONYMOUS, RESTRICTED, UNAVAILABLE and BLOCKED spelt on a phone keypad.
+#: They look like E.164 numbers and are shared by every such caller.
+WITHHELD_PLACEHOLDERS = frozenset({"+266696687", "+7378742833", "+86282452253", "+2562533"})
+_CLIENT = re.compile(r"^client:[A-Za-z0-9_.@-]{1,64}$")
+_WHATSAPP = re.compile(r"^whatsapp:\+[1-9]\d{6,14}$")
+
+
+def caller_address(raw: str | None) -> str | None:
+    """The caller's address in canonical form when it names one person (an E.164 number that is
+    not a withheld placeholder, a ``whatsapp:+…`` sender, a browser ``client:name``), else None:
+    empty, ``anonymous``/``restricted``/``unknown``/``private`` in any case, a placeholder, any
+    other text. None means "withheld": no two calls may be linked by it and it cannot be
+    called back."""
+    number = normalise_number(raw or "")
+    if _E164.match(number):
+        return None if number in WITHHELD_PLACEHOLDERS else number
+    if _WHATSAPP.match(number) or _CLIENT.match(number):
+        return number
+    return None
 
 
 @dataclass(frozen=True)
@@ -83,6 +107,13 @@ class DataProtector:
 
     def open_text(self, sealed: Sealed, associated: bytes = b"") -> str:
         return self.open(sealed, associated).decode("utf-8")
+
+
+def erased_hash(row_id: int) -> str:
+    """The lookup value of an erased row: its own id, unrelated to the number it replaces (so
+    a dump and the HMAC key together cannot tell that a given number ever called); unique
+    like the hashes, and never equal to one."""
+    return f"{ERASED_PREFIX}{row_id}"
 
 
 # Country calling codes by their first digit: 1 and 7 are one digit; otherwise two digits for the

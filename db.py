@@ -8,7 +8,12 @@ context ends (what was not committed is rolled back). Every package may import t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -21,6 +26,7 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    make_url,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -80,10 +86,47 @@ SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
 READ_ONLY = "hotline_read_only"
 
 
+#: The files of a SQLite database: the database, its write-ahead log and shared memory, and the
+#: rollback journal (SQLite creates each of the last three with the database file's mode).
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def private_sqlite_files(url: str) -> None:
+    """A SQLite database's files readable by this user only (0600), before SQLite opens them.
+
+    The database file is created 0600 if it does not exist (SQLite would create it with the
+    umask's mode, usually 0644: readable by every local user), and an existing one, its WAL,
+    shared memory and journal are narrowed to 0600. Nothing for other databases, in-memory
+    SQLite or a ``file:`` URI. A file this user may not change is left as it is, with a warning.
+    """
+    parsed = make_url(url)
+    path_text = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path_text or path_text == ":memory:":
+        return
+    if path_text.startswith("file:"):
+        return
+    path = Path(path_text)
+    with contextlib.suppress(OSError):  # no folder, no access: SQLite reports it when it opens
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))  # an existing file: untouched
+    for suffix in SQLITE_FILE_SUFFIXES:
+        one = path.with_name(path.name + suffix)
+        try:
+            if stat.S_IMODE(one.stat().st_mode) & 0o077:
+                one.chmod(0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            logging.getLogger(__name__).warning(
+                "the database file %s is readable by others and not ours to change", one.name
+            )
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings each database needs to behave under concurrent writers.
 
-    SQLite: WAL, ``synchronous=NORMAL``, foreign keys, and every transaction started with
+    SQLite: WAL, ``synchronous=NORMAL``, foreign keys, ``secure_delete`` (deleted and overwritten
+    content is zeroed in the file, so an erased number's ciphertext or hash does not linger in a
+    free page for a copy of the file to reveal), and every transaction started with
     ``BEGIN IMMEDIATE`` (SQLAlchemy's documented pysqlite recipe): a transaction takes the write
     lock when it starts, waiting up to the busy timeout, instead of failing with "database is
     locked" when a read transaction later wants to write. PostgreSQL: a pool that pings its
@@ -91,6 +134,7 @@ def make_engine(url: str) -> Engine:
     """
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    private_sqlite_files(url)
     engine = create_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
     )
@@ -103,6 +147,7 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -113,6 +158,43 @@ def make_engine(url: str) -> Engine:
         connection.connection.dbapi_connection.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+#: How long the checkpoint after an erasure waits for readers (holding the write lock meanwhile).
+SQLITE_CHECKPOINT_WAIT_MS = 500
+
+
+def truncate_wal(handle: Session | Connection | Engine) -> bool | None:
+    """SQLite: copy the write-ahead log into the database file and truncate it to zero bytes.
+
+    In WAL mode a changed page is appended to the ``-wal`` file and the database file keeps the
+    old page until a checkpoint copies the new one over it: an erased number's hash would stay in
+    the file (and in the log's older frames) until then. Run after an erasure; with
+    ``secure_delete`` the pages copied in hold zeros where the erased values were. Waits at most
+    ``SQLITE_CHECKPOINT_WAIT_MS`` for readers (a long export): False if one kept it from
+    finishing (the next erasure tries again), True when done, None on other databases.
+    """
+    if isinstance(handle, Session):
+        engine = handle.get_bind()
+    elif isinstance(handle, Connection):
+        engine = handle.engine
+    else:
+        engine = handle
+    if engine.dialect.name != "sqlite":
+        return None
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        connection.execute(f"PRAGMA busy_timeout={SQLITE_CHECKPOINT_WAIT_MS}")
+        try:
+            busy, _frames, _copied = connection.execute(
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            ).fetchone()
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    finally:
+        raw.close()
+    return busy == 0
 
 
 class Database:

@@ -35,12 +35,27 @@ ROUTING_STRATEGIES = (
     "linear",
 )
 
+#: The fallback journal's default size cap (FALLBACK_JOURNAL_MAX_BYTES).
+JOURNAL_MAX_BYTES = 64 * 1024 * 1024
+
+#: What one web process serves (``HOTLINE_SERVE``): the carrier's webhooks, the staff console,
+#: or both (the default, for a single process in development and the tests). The Procfile's
+#: ``web`` and ``console`` processes each serve one part, so neither can starve the other.
+SERVE_PARTS = ("all", "webhooks", "console")
+
 #: More proxies than this in front of one app is a typo, not a deployment.
 MAX_TRUSTED_PROXIES = 10
 
 #: The flood limits' window is at most a day; a blocklist entry lasts at most ten years.
 MAX_CALL_LIMIT_WINDOW_S = 24 * 3600
 MAX_BLOCKLIST_DAYS = 3650
+
+#: The largest recording download (``RECORDING_MAX_BYTES``) by default: the longest recording
+#: the carrier can hand over, in its format. Twilio ends a call after 4 hours (its default call
+#: limit) and serves recordings as WAV, 8 kHz 16-bit mono PCM: 16,000 bytes a second, so
+#: 230,400,000 bytes for 4 hours; 1 MiB more for the header. (An account with 24-hour calls
+#: turned on needs 6 times as much.)
+RECORDING_MAX_BYTES_DEFAULT = 4 * 3600 * 8000 * 2 + 1024 * 1024
 
 #: What production cannot run without (environment variable names).
 PRODUCTION_REQUIRED = (
@@ -91,6 +106,17 @@ def parse_data_keys(value: str, name: str = "HOTLINE_DATA_KEYS") -> dict[str, by
     if not keys:
         raise SettingsError(f"{name} holds no key")
     return keys
+
+
+def parse_hmac_key(value: str, name: str) -> bytes:
+    """A base64 HMAC key of at least 32 bytes."""
+    try:
+        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except ValueError:
+        raise SettingsError(f"{name} is not base64") from None
+    if len(key) < 32:
+        raise SettingsError(f"{name} must be at least 32 bytes")
+    return key
 
 
 def env_choice(value: str | None, default: str, name: str, choices: Iterable[str]) -> str:
@@ -166,10 +192,16 @@ class Settings:
     hotline_number: str
     phone_hmac_key: bytes
     data_keys: dict[str, bytes] = field(repr=False)
+    #: The HMAC key being replaced, for ``flask keys rehash`` (which recomputes the hashes under
+    #: ``phone_hmac_key``); only that command reads it. Unset otherwise.
+    phone_hmac_key_old: bytes | None = field(default=None, repr=False)
     instance_path: Path = ROOT / "instance"
     log_level: str = "INFO"
     ivr_max_attempts: int = 3
     message_max_seconds: int = 120
+    #: The fallback journal stops growing at this size (a clear error line for each request
+    #: it then cannot keep); an entry is about 1 kB.
+    journal_max_bytes: int = JOURNAL_MAX_BYTES
     rq_queue: str = "hotline"
     routing_strategy: str = "longest-idle"
     routing_max_misses: int = 2
@@ -201,15 +233,21 @@ class Settings:
     #: and at the carrier: messages left in the message box, recorded conversations. 0: kept.
     recording_retention_days_message: int = 90
     recording_retention_days_conversation: int = 90
-    #: Days after a caller's last call before retention erases their encrypted number (the
-    #: keyed hash and every anonymous record stay). 0: kept.
+    #: Days after a caller's last call before retention erases their encrypted number and its
+    #: keyed hash (every anonymous record stays). 0: kept.
     personal_data_retention_days: int = 365
+    #: Bytes a recording download from the carrier may have; a larger one is refused unstored.
+    recording_max_bytes: int = RECORDING_MAX_BYTES_DEFAULT
     #: Staff must confirm each login with a TOTP code (off only in development and test).
     staff_require_totp: bool = True
     #: A console session ends after this many seconds without a request …
     staff_idle_timeout_s: int = 900
     #: … and this many seconds after the login, whatever the activity.
     staff_absolute_timeout_s: int = 12 * 3600
+    #: Password hashes (argon2id: CPU and 64 MiB each) computed at once by the console's login
+    #: and password pages across every process sharing the Redis; one more is answered at once
+    #: with "try again" (503) instead of queueing for the CPU the webhooks need.
+    staff_max_password_hashes: int = 2
     #: Reverse proxies in front of the app that append to ``X-Forwarded-For`` (and set
     #: ``X-Forwarded-Proto``): the client's address is taken that many hops from the right, so
     #: the login throttle, sessions and the audit log see it. 0: the headers are ignored (a
@@ -226,12 +264,22 @@ class Settings:
     routing_max_waiting_per_number: int = 1
     #: The longest a supervisor may put a number on the blocklist for.
     blocklist_max_days: int = 90
+    #: What this process serves (``SERVE_PARTS``); the other part's paths answer 404.
+    serve: str = "all"
+    #: The URL ``flask migrate`` connects with (the role that owns the tables); empty: the
+    #: app's ``database_url``. See docs/SECURITY.md, "The database roles".
+    migration_database_url: str = field(default="", repr=False)
     #: What staff may record as a case's outcome (codes; the console translates them).
     case_outcomes: tuple[str, ...] = ("advised", "referred", "callback_arranged", "no_contact",
                                       "other")  # fmt: skip
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(env={self.env!r}, public_base_url={self.public_base_url!r}, secrets=…)"
+
+    @property
+    def migrations_url(self) -> str:
+        """The database URL ``flask migrate`` uses: the owner's when one is set."""
+        return self.migration_database_url or self.database_url
 
     @property
     def active_key_id(self) -> str:
@@ -268,7 +316,7 @@ def _generated_secrets(instance_path: Path) -> dict[str, str]:
     path = instance_path / "secrets.json"
     with contextlib.suppress(FileNotFoundError):
         return json.loads(path.read_text())  # type: ignore[no-any-return]
-    instance_path.mkdir(parents=True, exist_ok=True)
+    instance_path.mkdir(mode=0o700, parents=True, exist_ok=True)  # secrets, database, journal
     data = {
         "SECRET_KEY": secrets.token_urlsafe(48),
         "HOTLINE_PHONE_HMAC_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
@@ -314,14 +362,17 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     def get(name: str, default: str = "") -> str:
         return env_map.get(name) or generated.get(name) or default
 
-    try:
-        hmac_key = base64.urlsafe_b64decode(
-            get("HOTLINE_PHONE_HMAC_KEY") + "=" * (-len(get("HOTLINE_PHONE_HMAC_KEY")) % 4)
+    hmac_key = parse_hmac_key(get("HOTLINE_PHONE_HMAC_KEY"), "HOTLINE_PHONE_HMAC_KEY")
+    hmac_key_old = None
+    if env_map.get("HOTLINE_PHONE_HMAC_KEY_OLD"):
+        hmac_key_old = parse_hmac_key(
+            env_map["HOTLINE_PHONE_HMAC_KEY_OLD"], "HOTLINE_PHONE_HMAC_KEY_OLD"
         )
-    except ValueError:
-        raise SettingsError("HOTLINE_PHONE_HMAC_KEY is not base64") from None
-    if len(hmac_key) < 32:
-        raise SettingsError("HOTLINE_PHONE_HMAC_KEY must be at least 32 bytes")
+        if hmac_key_old == hmac_key:
+            raise SettingsError(
+                "HOTLINE_PHONE_HMAC_KEY_OLD is HOTLINE_PHONE_HMAC_KEY: set it to the key being "
+                "replaced, or unset it"
+            )
 
     settings = Settings(
         env=env,
@@ -334,11 +385,17 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         twilio_api_base_url=get("TWILIO_API_BASE_URL", DEFAULT_TWILIO_API_BASE_URL).rstrip("/"),
         hotline_number=get("HOTLINE_NUMBER", "+15005550006"),
         phone_hmac_key=hmac_key,
+        phone_hmac_key_old=hmac_key_old,
         data_keys=parse_data_keys(get("HOTLINE_DATA_KEYS")),
         instance_path=instance_path,
         log_level=get("LOG_LEVEL", "INFO").upper(),
         ivr_max_attempts=env_int(env_map.get("IVR_MAX_ATTEMPTS"), 3, "IVR_MAX_ATTEMPTS"),
         message_max_seconds=env_int(env_map.get("MESSAGE_MAX_SECONDS"), 120, "MESSAGE_MAX_SECONDS"),
+        journal_max_bytes=env_nonnegative(
+            env_map.get("FALLBACK_JOURNAL_MAX_BYTES"),
+            JOURNAL_MAX_BYTES,
+            "FALLBACK_JOURNAL_MAX_BYTES",
+        ),
         routing_strategy=env_choice(
             env_map.get("ROUTING_STRATEGY"), "longest-idle", "ROUTING_STRATEGY", ROUTING_STRATEGIES
         ),
@@ -387,12 +444,18 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         personal_data_retention_days=env_nonnegative(
             env_map.get("PERSONAL_DATA_RETENTION_DAYS"), 365, "PERSONAL_DATA_RETENTION_DAYS"
         ),
+        recording_max_bytes=env_nonnegative(
+            env_map.get("RECORDING_MAX_BYTES"), RECORDING_MAX_BYTES_DEFAULT, "RECORDING_MAX_BYTES"
+        ),
         staff_require_totp=env_bool(env_map.get("STAFF_REQUIRE_TOTP"), True, "STAFF_REQUIRE_TOTP"),
         staff_idle_timeout_s=env_nonnegative(
             env_map.get("STAFF_IDLE_TIMEOUT_S"), 900, "STAFF_IDLE_TIMEOUT_S"
         ),
         staff_absolute_timeout_s=env_nonnegative(
             env_map.get("STAFF_ABSOLUTE_TIMEOUT_S"), 12 * 3600, "STAFF_ABSOLUTE_TIMEOUT_S"
+        ),
+        staff_max_password_hashes=env_int(
+            env_map.get("STAFF_MAX_PASSWORD_HASHES"), 2, "STAFF_MAX_PASSWORD_HASHES"
         ),
         trusted_proxies=env_nonnegative(env_map.get("TRUSTED_PROXIES"), 0, "TRUSTED_PROXIES"),
         call_limit_per_number=env_nonnegative(
@@ -410,6 +473,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         blocklist_max_days=env_nonnegative(
             env_map.get("BLOCKLIST_MAX_DAYS"), 90, "BLOCKLIST_MAX_DAYS"
         ),
+        serve=env_choice(env_map.get("HOTLINE_SERVE"), "all", "HOTLINE_SERVE", SERVE_PARTS),
+        migration_database_url=env_map.get("MIGRATION_DATABASE_URL", ""),
         case_outcomes=parse_codes(
             env_map.get("CASE_OUTCOMES", "advised,referred,callback_arranged,no_contact,other"),
             "CASE_OUTCOMES",
@@ -417,8 +482,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     )
     if not settings.staff_require_totp and settings.env not in ("development", "test"):
         raise SettingsError("STAFF_REQUIRE_TOTP may be turned off only in development or test")
+    if settings.recording_max_bytes == 0:
+        raise SettingsError("RECORDING_MAX_BYTES must be positive: the largest recording, bytes")
     if settings.staff_idle_timeout_s <= 0 or settings.staff_absolute_timeout_s <= 0:
         raise SettingsError("STAFF_IDLE_TIMEOUT_S and STAFF_ABSOLUTE_TIMEOUT_S must be positive")
+    if settings.staff_max_password_hashes < 1:
+        raise SettingsError(
+            "STAFF_MAX_PASSWORD_HASHES is how many password hashes may be computed at once "
+            f"(1 or more), not {settings.staff_max_password_hashes}"
+        )
     if settings.trusted_proxies > MAX_TRUSTED_PROXIES:
         raise SettingsError(
             f"TRUSTED_PROXIES is the number of reverse proxies in front of the app (0 to "

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, abort, request
+from flask import Response, abort, g, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -47,14 +47,18 @@ class SignedParameters(dict[str, list[str]]):
 
 
 def signature_is_valid() -> bool:
-    """Whether the request carries the carrier's signature of its URL and parameters. Any
-    malformed header (empty, non-ASCII, oversized) is simply invalid, never an error."""
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or len(signature) > 128 or not signature.isascii():
-        return False
-    validator = RequestValidator(services().settings.twilio_auth_token)
-    url, params = public_url(), SignedParameters(request.form.lists())
+    """Whether the request carries the carrier's signature of its URL and parameters. Anything
+    malformed (an empty, repeated, non-ASCII or oversized header, a body that does not parse) is
+    simply invalid, never an error: no exception leaves this function."""
     try:
+        signatures = request.headers.getlist("X-Twilio-Signature")
+        if len(signatures) != 1:
+            return False
+        signature = signatures[0]
+        if not signature or len(signature) > 128 or not signature.isascii():
+            return False
+        validator = RequestValidator(services().settings.twilio_auth_token)
+        url, params = public_url(), SignedParameters(request.form.lists())
         # The URL as configured is what the carrier signs: one HMAC. Only if that does not
         # match, ``validate`` also tries the URL with and without the default port (two more).
         if hmac.compare_digest(validator.compute_signature(url, params), signature):
@@ -74,6 +78,7 @@ def twilio_webhook(view: Callable[..., Any]) -> Callable[..., Any]:
         if not signature_is_valid():
             log.warning("rejected a carrier request with a missing or invalid signature")
             abort(403)
+        g.carrier_signed = True  # the blueprints' error paths may now answer as to the carrier
         result = view(*args, **kwargs)
         if isinstance(result, Response):
             return result
@@ -81,6 +86,13 @@ def twilio_webhook(view: Callable[..., Any]) -> Callable[..., Any]:
 
     wrapper.carrier_webhook = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def carrier_signed() -> bool:
+    """Whether this request's carrier signature was verified. A webhook blueprint's error
+    handler journals the request and answers with TwiML only then; anything else gets a plain
+    403 (an unsigned request must never reach a view, an error path or the journal)."""
+    return bool(g.get("carrier_signed", False))
 
 
 def form_value(name: str, limit: int = 256) -> str:

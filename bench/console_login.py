@@ -34,8 +34,10 @@ def login_supervisor(app, client) -> int:
             role="supervisor", password=password, language="en",
         )  # fmt: skip
         user = db.get(StaffUser, enrolment.user_id)
+        user.must_change_password = False  # as after the first login
+        secret = totp.new_secret()
+        totp.seal_secret(services().protector, user, secret)
         user.totp_enabled = True
-        secret = totp.open_secret(services().protector, user)
         db.commit()
         user_id = user.id
     form = client.get("/console/login")

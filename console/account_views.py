@@ -14,30 +14,25 @@ import redis
 from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 
-from console.auth_views import client_address, login_limiter, set_staff_cookie
+from console.auth_views import (
+    PASSWORD_FIELD_MAX,
+    busy,
+    client_address,
+    hashing_gate,
+    login_limiter,
+    set_staff_cookie,
+    weak_password_message,
+)
 from console.blueprint import bp
 from db import db_session
-from staff import accounts
 from staff.authz import current_session, current_staff, login_required
-from staff.login import recheck_password
+from staff.login import new_password_step, recheck_password
 from staff.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword
-from staff.ratelimit import LoginThrottled
+from staff.ratelimit import HashingBusy, LoginThrottled
 from staff.sessions import renew_session
 
 TEMPLATE = "console/account_password.html"
-#: Longer input than a password may be is cut here (the policy then refuses it as too long).
-_FIELD_MAX = MAX_LENGTH + 1
-
-
-def _weak_message(error: WeakPassword) -> str:
-    messages = {
-        "short": gettext("The new password needs at least %(n)s characters.", n=MIN_LENGTH),
-        "long": gettext("The new password may have at most %(n)s characters.", n=MAX_LENGTH),
-        "common": gettext("That password is too common or too simple. Choose another."),
-        "username": gettext("The new password must not contain your username."),
-        "unchanged": gettext("The new password must differ from the current one."),
-    }
-    return messages.get(error.rule, gettext("Choose another password."))
+_FIELD_MAX = PASSWORD_FIELD_MAX
 
 
 def _page(error: str | None = None, status: int = 200) -> Any:
@@ -62,8 +57,11 @@ def account_password_post() -> Any:
     new, repeated = form.get("new_password", "")[:_FIELD_MAX], form.get("new_password2", "")
     try:
         right = recheck_password(
-            db, login_limiter(), user=user, password=current, address=client_address()
-        )
+            db, login_limiter(), hashing_gate(), user=user, password=current,
+            address=client_address(),
+        )  # fmt: skip
+    except HashingBusy:
+        return busy(TEMPLATE, min_length=MIN_LENGTH, max_length=MAX_LENGTH)
     except LoginThrottled as throttled:
         seconds = int(throttled.wait_s) + 1
         message = gettext("Too many attempts. Try again in %(seconds)s seconds.", seconds=seconds)
@@ -77,10 +75,19 @@ def account_password_post() -> Any:
     if new != repeated[:_FIELD_MAX]:
         return _page(gettext("The two new passwords are not the same."), 400)
     try:
-        accounts.change_password(db, user, new, keep_session=staff_session.id)
+        new_password_step(
+            db, hashing_gate(), user=user, new_password=new, keep_session=staff_session.id
+        )
     except WeakPassword as weak:
         db.rollback()
-        return _page(_weak_message(weak), 400)
+        return _page(weak_password_message(weak), 400)
+    except HashingBusy:
+        db.rollback()
+        return busy(TEMPLATE, min_length=MIN_LENGTH, max_length=MAX_LENGTH)
+    except redis.RedisError:
+        db.rollback()
+        return _page(gettext("Changing the password is not possible right now. Try again in a "
+                             "minute."), 503)  # fmt: skip
     token, _ = renew_session(db, staff_session)
     db.commit()
     session.clear()  # a new CSRF token with the new session token

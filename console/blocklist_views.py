@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from console import nav
 from console.blueprint import bp
+from dataprotection import caller_address
 from db import db_session
 from inquiries import blocklist
 from ivr import screening
@@ -102,7 +103,7 @@ def blocklist_add() -> Any:
     db = db_session()
     try:
         number = blocklist.parse_number(form.get("number", ""))
-        if not screening.has_number(number):
+        if caller_address(number) is None:
             raise blocklist.BlocklistError("withheld")
         hours = int(raw_hours) if raw_hours.isascii() and raw_hours.isdigit() else 0
         if hours not in _durations():

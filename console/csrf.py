@@ -42,9 +42,19 @@ def check_csrf() -> None:
     expected = session.get(_KEY, "")
     sent = request.form.get(FIELD) or request.headers.get(HEADER) or ""
     cross_site = request.headers.get("Sec-Fetch-Site") == "cross-site"
-    if cross_site or not expected or not hmac.compare_digest(str(sent), str(expected)):
+    if cross_site or not token_matches(sent, expected):
         current_app.logger.info("refused a %s to %s: CSRF token", request.method, request.path)
         abort(400)
+
+
+def token_matches(sent: object, expected: object) -> bool:
+    """Constant-time comparison that is simply False for anything malformed (not a string,
+    empty, non-ASCII, oversized), never an exception."""
+    if not isinstance(sent, str) or not isinstance(expected, str) or not expected:
+        return False
+    if len(sent) > 256:
+        return False
+    return hmac.compare_digest(sent.encode("utf-8"), expected.encode("utf-8"))
 
 
 def protect(blueprint: Blueprint) -> None:

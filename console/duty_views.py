@@ -1,6 +1,12 @@
-"""The handler's page (``/console/handler``): their presence, the call offered or in progress
-with its case (language, topic, menu answers, wait, earlier calls, notes), notes and an outcome
-during and after the call, and the wrap-up countdown.
+"""The handler's page (``/console/handler``): their presence, the call offered (its language,
+topic and wait, nothing else) or in progress with its case (menu answers, earlier calls, notes),
+notes and an outcome during and after the call, and the wrap-up countdown.
+
+Need to know: a ringing offer is not yet the handler's case. With ring-all every handler on duty
+is offered every caller, so an offer shows only what the whisper says (language, topic, wait):
+no case number, no earlier calls, no notes, no number, and no ``inquiry.view`` audit row (nothing
+of the case was seen; the OFFER event records the offer). Once the handler takes the call, the
+page shows the case and audits the view; ``console.access`` lets them open it from then on.
 
 The "current" panel refreshes itself (``static/live.js`` fetching ``/console/handler/live``);
 without script, a link reloads the page. Presence changes go the CLI's way
@@ -53,10 +59,14 @@ _event = CallEvent.__table__
 class Current:
     #: "offer", "call", "calling_back", "last" (the call before: notes after it), "" (none)
     what: str
+    #: The call and its case: for a taken call only (an offer carries none of them).
     interaction_id: int | None = None
     detail: InquiryDetail | None = None
     notes: list[Note] = field(default_factory=list)
     waited_s: int | None = None
+    #: What the queue entry says of the caller (all an offer shows, with ``waited_s``).
+    language: str | None = None
+    kind: str | None = None
 
     @property
     def writable(self) -> bool:
@@ -106,21 +116,26 @@ def _pick(conn: Session, handler_id: int) -> tuple[str, Any, int | None]:
 
 
 def current_for(conn: Session, handler_id: int) -> Current:
-    """The call offered to or taken by this handler now (else their last one), with its case."""
+    """The call offered to this handler now (its language, topic and wait only) or taken by
+    them (else their last one), with its case."""
     what, entry, interaction_id = _pick(conn, handler_id)
     if interaction_id is None:
         return Current("")
+    waited = None
+    if entry is not None:
+        until = offers.aware(entry.connected_at) if entry.connected_at else dt.datetime.now(dt.UTC)
+        waited = max(0, int((until - offers.aware(entry.enqueued_at)).total_seconds()))
+    language = entry.language if entry is not None else None
+    kind = entry.kind if entry is not None else None
+    if what == "offer":  # not theirs yet: the case is not read at all
+        return Current(what, waited_s=waited, language=language, kind=kind)
     inquiry_id = conn.execute(
         select(Interaction.inquiry_id).where(Interaction.id == interaction_id)
     ).scalar_one()
     protector = services().protector
     detail = inquiry_detail(conn, protector, inquiry_id)
-    waited = None
-    if entry is not None:
-        until = offers.aware(entry.connected_at) if entry.connected_at else dt.datetime.now(dt.UTC)
-        waited = max(0, int((until - offers.aware(entry.enqueued_at)).total_seconds()))
     notes = notes_of(conn, protector, inquiry_id)
-    return Current(what, interaction_id, detail, notes, waited)
+    return Current(what, interaction_id, detail, notes, waited, language, kind)
 
 
 def wrap_up_left(conn: Session, handler_id: int, presence: str) -> int | None:

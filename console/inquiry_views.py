@@ -8,7 +8,6 @@ otherwise). Every view, full-number view, note, outcome change, playback and ret
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -23,7 +22,7 @@ from inquiries.calllog import inquiry_detail
 from inquiries.models import Interaction
 from inquiries.notes import NoteError, add_note, notes_of, set_outcome
 from recordings.models import Recording
-from recordings.playback import NotPlayable, RangeNotSatisfiable, read_range
+from recordings.playback import NotPlayable, RangeNotSatisfiable, parse_range, read_range
 from services import services
 from staff import audit
 from staff.authz import current_staff, roles_required
@@ -32,7 +31,6 @@ from staff.models import StaffUser
 VIEW_ROLES = ("handler", "supervisor", "auditor", "admin")
 WRITE_ROLES = ("handler", "supervisor", "admin")  # auditors only read
 RETRY_ROLES = ("supervisor", "admin")
-_RANGE = re.compile(r"^bytes=(\d{0,15})-(\d{0,15})$")
 _recording = Recording.__table__
 
 
@@ -145,33 +143,21 @@ def _recording_row(recording_id: int) -> Any:
     return row
 
 
-def _byte_range(total: int) -> tuple[int, int] | None:
-    header = request.headers.get("Range", "")
-    match = _RANGE.match(header.strip())
-    if not header or match is None:
-        return None
-    first, last = match.groups()
-    if first == "" and last == "":
-        return None
-    if first == "":  # the last N bytes
-        length = int(last)
-        return max(0, total - length), total - 1
-    return int(first), min(int(last), total - 1) if last else total - 1
-
-
 @bp.get("/recordings/<int:recording_id>/audio")
 @roles_required(*VIEW_ROLES)
 def recording_audio(recording_id: int) -> Any:
     """The audio, decrypted as it streams; ``Range`` requests answered with 206."""
     row = _recording_row(recording_id)
-    total = row.size_bytes or 0
-    wanted = _byte_range(total) if total else None
+    if row.storage_key is None or row.size_bytes is None:
+        abort(404)  # not stored (yet, or any more): nothing to play, whatever the range
     try:
+        wanted = parse_range(request.headers.get("Range"), row.size_bytes)
         size, content_type, chunks = read_range(row, *(wanted or (None, None)))
     except NotPlayable:
         abort(404)
-    except RangeNotSatisfiable as exc:
-        return Response(status=416, headers={"Content-Range": f"bytes */{exc.total_size}"})
+    except RangeNotSatisfiable as exc:  # a bad or unsatisfiable range: 416, never a 500
+        return Response(status=416, headers={"Content-Range": f"bytes */{exc.total_size}",
+                                             "Accept-Ranges": "bytes"})  # fmt: skip
     start, end = wanted if wanted else (0, size - 1)
     end = min(end, size - 1)
     audit.record("recording.play", "recording", recording_id, start=start, end=end,

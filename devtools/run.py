@@ -2,8 +2,10 @@
 
 ``scripts/run`` calls this after setting up the virtualenv. It starts the embedded Redis (unless
 ``REDIS_URL`` is set), migrates the database, starts the local Twilio emulator pointed at the app
-(unless Twilio credentials are set in the environment), then gunicorn (the web app) and an RQ
-worker with its scheduler, and prints where to go. Ctrl-C stops everything.
+(unless Twilio credentials are set in the environment), then the Procfile's processes — ``web``
+(the carrier's webhooks), ``console`` (the staff console, its own gunicorn: a burst of logins
+cannot delay a call) and ``worker`` (an RQ worker with its scheduler) — and prints where to go.
+Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -39,10 +41,14 @@ def wait_for(url: str, timeout_s: float = 30.0) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the hotline on embedded defaults.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5000, help="the app's port")
+    parser.add_argument(
+        "--host", default="127.0.0.1",
+        help="the address to listen on (loopback unless HOTLINE_ENV=production: gunicorn.conf.py)",
+    )  # fmt: skip
+    parser.add_argument("--port", type=int, default=5000, help="the webhooks' port (web)")
+    parser.add_argument("--console-port", type=int, default=5001, help="the staff console's port")
     parser.add_argument("--emulator-port", type=int, default=5050)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of each")
     args = parser.parse_args(argv)
 
     env = dict(os.environ)
@@ -51,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     redis_server: EmbeddedRedis | None = None
     use_emulator = not (env.get("TWILIO_ACCOUNT_SID") and env.get("TWILIO_AUTH_TOKEN"))
     app_url = f"http://{args.host}:{args.port}"
+    console_url = f"http://{args.host}:{args.console_port}"
     if use_emulator:
         env.setdefault("PUBLIC_BASE_URL", app_url)
         env["TWILIO_API_BASE_URL"] = f"http://{args.host}:{args.emulator_port}"
@@ -81,21 +88,24 @@ def main(argv: list[str] | None = None) -> int:
                 "--voice-url", f"{base}/voice/incoming",
                 "--fallback-url", f"{base}/voice/fallback",
                 "--status-callback", f"{base}/voice/status",
-                "--sms-url", f"{base}/messaging/incoming",
             ]  # fmt: skip
             _start(processes, "emulator", emulator, env)
 
-        web = [
-            str(BIN / "gunicorn"), "--workers", str(args.workers),
-            "--bind", f"{args.host}:{args.port}", "--access-logfile", "-", "app:app",
-        ]  # fmt: skip
-        _start(processes, "web", web, env)
+        access_log = (env.get("GUNICORN_CMD_ARGS", "") + " --access-logfile -").strip()
+        served = {"HOST": args.host, "GUNICORN_CMD_ARGS": access_log}
+        web_env = {**env, **served, "PORT": str(args.port), "WEB_CONCURRENCY": str(args.workers)}
+        _start(processes, "web", procfile.command("web", web_env), web_env)
+        console_env = {**env, **served, "PORT": str(args.console_port),
+                       "CONSOLE_CONCURRENCY": str(args.workers)}  # fmt: skip
+        _start(processes, "console", procfile.command("console", console_env), console_env)
         _start(processes, "worker", procfile.command("worker", env), env)
 
-        if not wait_for(f"{app_url}/readyz"):
-            print("!! the app did not become ready; see the output above", file=sys.stderr)
+        for url in (app_url, console_url):
+            if not wait_for(f"{url}/readyz"):
+                print(f"!! {url} did not become ready; see the output above", file=sys.stderr)
         print()
-        print(f"==> the hotline is running at {app_url}  (readiness: {app_url}/readyz)")
+        print(f"==> the staff console: {console_url}/console/")
+        print(f"==> carrier webhooks: {app_url}  (PUBLIC_BASE_URL; readiness: {app_url}/readyz)")
         if use_emulator:
             print(
                 f"==> carrier: the local Twilio emulator; call the hotline "

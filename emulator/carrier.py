@@ -53,6 +53,8 @@ class Carrier:
         self.media_faults: dict[str, list[int]] = {}
         #: Media downloads requested per recording SID (failed ones included).
         self.media_requests: dict[str, int] = {}
+        #: Recording SIDs whose media is sent without ``Content-Length`` (chunked).
+        self.media_streamed: set[str] = set()
         self._callback_queues: dict[str, deque] = {}
 
     # -- devices and logging ----------------------------------------------------------------

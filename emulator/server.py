@@ -218,6 +218,15 @@ class Emulator:
             else:
                 self.carrier.media_faults.pop(sid, None)
 
+    def stream_media(self, sid: str, streamed: bool = True) -> None:
+        """Send recording ``sid``'s media in chunks without ``Content-Length`` (chunked transfer
+        encoding, as a proxy in front of the carrier may): its size is known only once read."""
+        with self.carrier.lock:
+            if streamed:
+                self.carrier.media_streamed.add(sid)
+            else:
+                self.carrier.media_streamed.discard(sid)
+
     def media_requests(self, sid: str) -> int:
         """How many times recording ``sid``'s media was requested (failed requests included)."""
         with self.carrier.lock:

@@ -115,6 +115,8 @@ class Call:
     queue_time: int = 0
     gather_options: dict | None = None  # the Gather now listening, for tests to inspect
     runner: Any = None
+    #: Deleted over REST (``DELETE Calls/{Sid}.json``): gone from the API, kept for the phones.
+    deleted: bool = False
 
     @property
     def ended(self) -> bool:

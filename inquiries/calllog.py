@@ -144,8 +144,9 @@ def _statement(present: frozenset[str], restricted: bool, after: bool, limit: in
         _interaction.c.duration_s, _inquiry.c.kind, _inquiry.c.language,
         _inquiry.c.status.label("inquiry_status"), _inquiry.c.outcome,
         _caller.c.number_hash, _caller.c.number_ciphertext, _caller.c.number_key_id,
-        entry.c.enqueued_at, entry.c.connected_at, entry.c.ended_at.label("queue_ended_at"),
-        entry.c.handler_id, entry.c.state.label("queue_state"),
+        _caller.c.withheld, entry.c.enqueued_at, entry.c.connected_at,
+        entry.c.ended_at.label("queue_ended_at"), entry.c.handler_id,
+        entry.c.state.label("queue_state"),
     )  # fmt: skip
     query = (
         select(*columns)
@@ -206,6 +207,8 @@ def _query(
 
 
 def _number(protector: DataProtector, row: Any, full: bool) -> str:
+    if row.withheld:
+        return "withheld"
     if row.number_ciphertext is None or row.number_key_id is None:
         return "erased"
     sealed = Sealed(row.number_key_id, row.number_ciphertext)
@@ -260,7 +263,8 @@ def csv_rows(
     full_numbers: bool = False,
     batch: int = 500,
 ) -> Iterator[list[str]]:
-    """The header, then every matching interaction, newest first, read ``batch`` at a time."""
+    """The header, then every matching interaction, newest first, read ``batch`` at a time;
+    every cell ``spreadsheet_safe``."""
     yield [
         "interaction", "inquiry", "started_at", "channel", "direction", "call_status",
         "duration_s", "kind", "language", "inquiry_status", "outcome", "waited_s", "handler",
@@ -273,15 +277,29 @@ def csv_rows(
             visible_to_handler=visible_to_handler, full_numbers=full_numbers,
         )  # fmt: skip
         for r in page.rows:
-            yield [
+            yield [spreadsheet_safe(cell) for cell in (
                 str(r.interaction_id), str(r.inquiry_id), r.started_at.isoformat(), r.channel,
                 r.direction, r.call_status, _text(r.duration_s), r.kind, r.language or "",
                 r.inquiry_status, r.outcome or "", _text(r.waited_s), _text(r.handler_id),
                 r.number,
-            ]  # fmt: skip
+            )]  # fmt: skip
         if page.next_cursor is None:
             return
         cursor = page.next_cursor
+
+
+#: A cell starting with one of these is a formula to a spreadsheet (Excel, LibreOffice Calc,
+#: Google Sheets): OWASP's "CSV Injection" list (= + - @, tab, carriage return), with NUL
+#: (ASVS 1.2.10) and line feed.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it but never runs it: a leading single quote (the "this is
+    text" mark) when it starts like a formula. A caller's number is whatever the carrier passed
+    as ``From`` (a SIP caller chooses it), so ``=HYPERLINK(…)`` can reach the export;
+    E.164 numbers start with ``+`` and get the quote too (Excel hides it and keeps the ``+``)."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 def _text(value: object) -> str:
@@ -311,7 +329,7 @@ def inquiry_detail(
     """The case: its fields, the caller's (masked) number, its calls and every event in order."""
     inquiry = conn.execute(
         select(_inquiry, _caller.c.number_hash, _caller.c.number_ciphertext,
-               _caller.c.number_key_id)
+               _caller.c.number_key_id, _caller.c.withheld)
         .join(_caller, _caller.c.id == _inquiry.c.caller_id)
         .where(_inquiry.c.id == inquiry_id)
     ).first()  # fmt: skip

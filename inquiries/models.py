@@ -14,6 +14,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     bindparam,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -62,7 +63,10 @@ QUEUE_EVENTS = (
 
 
 class Caller(Base):
-    """A person who contacted the line, known only by a keyed hash and a ciphertext."""
+    """A person who contacted the line, known only by a keyed hash and a ciphertext.
+
+    A caller who withheld their number (``withheld``) is one call: the hash is keyed on that
+    call's CallSid, no number is kept, and no later call joins them or their case."""
 
     __tablename__ = "caller"
 
@@ -70,6 +74,7 @@ class Caller(Base):
     number_hash: Mapped[str] = mapped_column(String(64), unique=True)
     number_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     number_key_id: Mapped[str | None] = mapped_column(String(32))
+    withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     inquiries: Mapped[list[Inquiry]] = relationship(back_populates="caller")

@@ -35,7 +35,8 @@ class Note:
     text: str | None  # None once erased
 
 
-def _associated(inquiry_id: int) -> bytes:
+def associated_data(inquiry_id: int) -> bytes:
+    """What a note's ciphertext is bound to: its case (a note moved to another does not open)."""
     return f"case-note:{inquiry_id}".encode()
 
 
@@ -57,7 +58,7 @@ def add_note(
     exists = conn.execute(select(_inquiry.c.id).where(_inquiry.c.id == inquiry_id)).scalar()
     if exists is None:
         raise NoteError("no such case")
-    sealed = protector.seal_text(text, associated=_associated(inquiry_id))
+    sealed = protector.seal_text(text, associated=associated_data(inquiry_id))
     return conn.execute(
         _note.insert().returning(_note.c.id),
         {"inquiry_id": inquiry_id, "interaction_id": interaction_id, "author_id": author_id,
@@ -76,7 +77,7 @@ def notes_of(conn: Session, protector: DataProtector, inquiry_id: int) -> list[N
         text = None
         if row.text_ciphertext is not None and row.text_key_id:
             sealed = Sealed(row.text_key_id, row.text_ciphertext)
-            text = protector.open_text(sealed, associated=_associated(inquiry_id))
+            text = protector.open_text(sealed, associated=associated_data(inquiry_id))
         notes.append(
             Note(row.id, row.inquiry_id, row.interaction_id, row.author_id, row.created_at, text)
         )

@@ -4,6 +4,11 @@ This runs inside every carrier webhook: its statements are SQLAlchemy Core, buil
 constants and run through the request's session, a handful of them in one short transaction
 (on SQLite every transaction holds the database's only write lock).
 
+A caller is found by the keyed hash of their number, so a repeat caller's calls join their open
+case. A call without a usable number (withheld, ``anonymous``, a carrier placeholder, an empty
+From: ``dataprotection.caller_address``) is a caller and a case of its own, keyed on its CallSid:
+linking such calls would put strangers in one case, each readable by whoever takes another.
+
 Every method is safe under carrier retries: the same webhook delivered twice finds the rows the
 first delivery made (``INSERT … ON CONFLICT DO NOTHING`` on the unique keys, then a re-read),
 and status changes only ever move a call forward (a conditional UPDATE).
@@ -30,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from dataprotection import DataProtector, Sealed, normalise_number
+from dataprotection import DataProtector, Sealed, caller_address, erased_hash
 from db import insert_ignoring_duplicates
 from inquiries.models import (
     CALL_STATUS_RANK,
@@ -66,18 +71,27 @@ _FIND_CALL = (
         _inquiry.c.kind,
         _inquiry.c.status.label("inquiry_status"),
         _inquiry.c.callback_requested,
+        _caller.c.withheld,
     )
-    .select_from(_interaction.join(_inquiry))
+    .select_from(_interaction.join(_inquiry).join(_caller))
     .where(_interaction.c.provider_sid == bindparam("sid"))
 )
 _FIND_CALLER = select(_caller.c.id, _caller.c.number_ciphertext.is_(None).label("erased")).where(
     _caller.c.number_hash == bindparam("hash")
 )
-#: A returning caller whose number retention erased: the number is sealed again.
-_RESEAL_CALLER = (
+_FIND_CALLER_ID = select(_caller.c.id).where(_caller.c.number_hash == bindparam("hash"))
+#: The keyed hash of a withheld caller is of its CallSid, under this purpose (never a number's).
+WITHHELD_PURPOSE = "withheld-call"
+#: A caller erased while their hash was kept (before erasure replaced it too): the hash is
+#: erased now, so that the number, calling again, becomes a new caller unlinked from the old.
+_UNLINK_ERASED = (
     update(_caller)
-    .where(_caller.c.id == bindparam("caller"), _caller.c.number_ciphertext.is_(None))
-    .values(number_ciphertext=bindparam("ciphertext"), number_key_id=bindparam("key_id"))
+    .where(
+        _caller.c.id == bindparam("caller"),
+        _caller.c.number_hash == bindparam("hash"),
+        _caller.c.number_ciphertext.is_(None),
+    )
+    .values(number_hash=bindparam("erased"))
 )
 _OPEN_INQUIRY = (
     select(_inquiry.c.id)
@@ -207,6 +221,8 @@ class CallState:
     kind: str = "other"
     inquiry_status: str = "new"
     callback_requested: bool = False
+    #: The caller withheld their number: nobody can call them back, nothing links their calls.
+    withheld: bool = False
 
 
 class CallLog:
@@ -250,6 +266,7 @@ class CallLog:
             kind,
             inquiry_status,
             callback_requested,
+            withheld,
         ) = row
         return CallState(
             interaction_id=interaction_id,
@@ -266,6 +283,7 @@ class CallLog:
             kind=kind,
             inquiry_status=inquiry_status,
             callback_requested=bool(callback_requested),
+            withheld=bool(withheld),
         )
 
     # -- callers, cases, calls -------------------------------------------------------------
@@ -273,11 +291,14 @@ class CallLog:
         """INSERT unless a row with the same ``unique`` value exists; the new id, else None."""
         return insert_ignoring_duplicates(self.connection(), table, values, unique)
 
-    def find_or_create_caller(self, raw_number: str) -> tuple[int, bool]:
+    def find_or_create_caller(self, raw_number: str, call_sid: str) -> tuple[int, bool]:
         """The pseudonymous caller's id for a number (keyed hash; the number kept encrypted),
         and whether this call created it. The INSERT comes first: a new caller costs one
-        statement; a known one (the INSERT ignored) one more to find the row."""
-        number = normalise_number(raw_number)
+        statement; a known one (the INSERT ignored) one more to find the row. Without a usable
+        number: the call's own caller (see ``withheld_caller``)."""
+        number = caller_address(raw_number)
+        if number is None:
+            return self.withheld_caller(call_sid)
         number_hash = self.protector.lookup_hash(number)
         sealed = self.protector.seal_text(number, associated=number_hash.encode())
         values = {
@@ -286,19 +307,33 @@ class CallLog:
             "number_key_id": sealed.key_id,
             "created_at": utcnow(),
         }
+        for _attempt in range(3):
+            new_id = self.insert_ignoring_duplicates(_caller, values, "number_hash")
+            if new_id is not None:
+                return new_id, True
+            found = self.run(_FIND_CALLER, {"hash": number_hash}).first()
+            if found is not None and not found.erased:
+                return found.id, False
+            if found is not None:  # erased by retention, hash kept: never linked again
+                self.run(
+                    _UNLINK_ERASED,
+                    {"caller": found.id, "hash": number_hash, "erased": erased_hash(found.id)},
+                )
+            # else retention erased it between the INSERT and the SELECT: insert again
+        raise RuntimeError("no caller row after three attempts")  # pragma: no cover
+
+    def withheld_caller(self, call_sid: str) -> tuple[int, bool]:
+        """The caller of one call without a usable number: keyed on the CallSid (a retried
+        webhook finds it again), no number kept, marked ``withheld``; (id, created now)."""
+        number_hash = self.protector.lookup_hash(call_sid, purpose=WITHHELD_PURPOSE)
+        values = {"number_hash": number_hash, "withheld": True, "created_at": utcnow()}
         new_id = self.insert_ignoring_duplicates(_caller, values, "number_hash")
         if new_id is not None:
             return new_id, True
-        found = self.run(_FIND_CALLER, {"hash": number_hash}).first()
+        found = self.run(_FIND_CALLER_ID, {"hash": number_hash}).scalar()
         if found is None:  # pragma: no cover - the INSERT conflicted with this very row
             raise RuntimeError("caller vanished after insert")
-        caller_id, erased = found
-        if erased:  # retention erased the number after an earlier call: sealed again
-            self.run(
-                _RESEAL_CALLER,
-                {"caller": caller_id, "ciphertext": sealed.ciphertext, "key_id": sealed.key_id},
-            )
-        return caller_id, False
+        return found, False
 
     def open_inquiry_for(self, caller_id: int, *, new_caller: bool = False) -> tuple[int, bool]:
         """The caller's open case, or a new one: a repeat caller's call joins their open case.
@@ -332,7 +367,7 @@ class CallLog:
         existing = self.find(call_sid)
         if existing is not None:
             return existing, False
-        caller_id, new_caller = self.find_or_create_caller(from_number)
+        caller_id, new_caller = self.find_or_create_caller(from_number, call_sid)
         inquiry_id, new_case = self.open_inquiry_for(caller_id, new_caller=new_caller)
         now = utcnow()
         values = {
@@ -354,6 +389,7 @@ class CallLog:
                 provider_sid=call_sid,
                 status=values["status"],
                 direction=values["direction"],
+                withheld=caller_address(from_number) is None,
             )
             return state, True
         if created:  # a repeat call: the case is being worked on
@@ -414,11 +450,12 @@ class CallLog:
         )
         state.kind = kind
 
-    def request_callback(self, state: CallState, reason: str) -> None:
-        """Note on the case that the caller wants to be called back (idempotent)."""
+    def request_callback(self, state: CallState, reason: str) -> bool:
+        """Note on the case that the caller wants to be called back (idempotent); the case is
+        opened. A withheld caller cannot be called back: the case is only opened (False)."""
         now = utcnow()
         params = {"inquiry": state.inquiry_id, "now": now}
-        if not state.callback_requested:
+        if not state.callback_requested and not state.withheld:
             opens = state.inquiry_status == "new"
             self.run(_REQUEST_CALLBACK_AND_OPEN if opens else _REQUEST_CALLBACK, params)
             state.callback_requested = True
@@ -433,6 +470,7 @@ class CallLog:
         if state.inquiry_status == "new":
             self.run(_REOPEN_INQUIRY, params)
             state.inquiry_status = "open"
+        return state.callback_requested
 
     def apply_call_status(
         self, state: CallState, status: str, *, duration_s: int | None = None

@@ -14,6 +14,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import journal
 from services import services
+from webhooks import carrier_signed
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ GOODBYE = (
         "Ми не почули повідомлення. Зателефонуйте пізніше. До побачення.",
     ),
 )
-STEPS = ("entered", "recorded", "recording", "error")
+STEPS = ("entered", "recorded", "recording", "error")  # journal.STEPS: what a replay accepts
 JOURNALLED_PARAMS = (
     "CallSid", "AccountSid", "From", "To", "Direction", "CallStatus", "ErrorCode", "ErrorUrl",
     "RecordingSid", "RecordingUrl", "RecordingDuration", "RecordingStatus", "Digits",
@@ -82,11 +83,23 @@ def thanks_twiml() -> VoiceResponse:
 
 
 def journal_request(step: str) -> None:
-    """Seal what the carrier sent into the local journal (never raises)."""
+    """Seal what the carrier sent into the local journal (never raises). Only a request whose
+    carrier signature was verified is kept: nothing else may become a caller or a case."""
+    if not carrier_signed():
+        log.error("refused to journal a request whose signature was not verified")
+        return
     settings = services().settings
-    params = {name: request.form.get(name, "")[:512] for name in JOURNALLED_PARAMS}
+    params = {name: request.form.get(name, "")[: journal.MAX_VALUE] for name in JOURNALLED_PARAMS}
     try:
-        journal.append(settings.journal_path, services().protector, step, params)
+        journal.append(
+            settings.journal_path, services().protector, step, params, settings.journal_max_bytes
+        )
+    except journal.JournalFull:
+        log.error(
+            "the fallback journal is full (FALLBACK_JOURNAL_MAX_BYTES=%d): a %s request from the "
+            "carrier was not kept; the database must come back or the journal be replayed",
+            settings.journal_max_bytes, step,
+        )  # fmt: skip
     except OSError:
         log.exception("could not append to the fallback journal")
 

@@ -25,6 +25,7 @@ SYSTEM_PROMPTS = (
     "invalid",
     "operators_busy",
     "already_waiting",
+    "operators_busy_no_callback",
     "message_thanks",
     "message_retry",
     "goodbye",

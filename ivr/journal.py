@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,18 +30,32 @@ from recordings.models import PENDING
 
 log = logging.getLogger(__name__)
 _AAD = b"hotline-fallback-journal"
+#: What a replayed entry may hold: the fallback's steps, Twilio's sid formats, short values.
+STEPS = frozenset({"entered", "recorded", "recording", "error"})
+_CALL_SID = re.compile(r"CA[0-9a-f]{32}")
+_RECORDING_SID = re.compile(r"RE[0-9a-f]{32}")
+MAX_VALUE = 512
 
 
-def append(path: Path, protector: DataProtector, step: str, params: dict[str, str]) -> None:
-    """Seal and append one received request. Touches only the local disk."""
+class JournalFull(OSError):
+    """The journal has reached its size cap: the request was not kept."""
+
+
+def append(
+    path: Path, protector: DataProtector, step: str, params: dict[str, str], max_bytes: int = 0
+) -> None:
+    """Seal and append one received request. Touches only the local disk. With ``max_bytes``
+    (> 0), raises ``JournalFull`` instead of growing the file beyond it."""
     entry = {"received_at": utcnow().isoformat(), "step": step, "params": params}
     sealed = protector.seal(json.dumps(entry, ensure_ascii=False).encode(), _AAD)
-    line = sealed.key_id + ":" + base64.b64encode(sealed.ciphertext).decode() + "\n"
+    line = (sealed.key_id + ":" + base64.b64encode(sealed.ciphertext).decode() + "\n").encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line.encode())
+        if max_bytes > 0 and os.fstat(fd).st_size + len(line) > max_bytes:
+            raise JournalFull(f"the fallback journal holds {os.fstat(fd).st_size} bytes")
+        os.write(fd, line)
         os.fsync(fd)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -72,16 +87,20 @@ def replay(path: Path, protector: DataProtector, conn: Session) -> int:
                 if not raw_line.strip():
                     continue
                 entry = _open_line(raw_line, protector)
-                if entry is None:
+                if entry is None or not well_formed(entry):
                     bad.append(raw_line)
                     continue
                 digest = hashlib.sha256(raw_line).hexdigest()[:40]
                 applied += _apply(CallLog(conn, protector), entry, digest, to_process)
                 conn.commit()
             if bad:
-                with open(str(path) + ".bad", "ab") as bad_fh:
+                bad_fd = os.open(str(path) + ".bad", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                with os.fdopen(bad_fd, "ab") as bad_fh:
                     bad_fh.write(b"\n".join(bad) + b"\n")
-                log.error("fallback journal: %d entries could not be decrypted", len(bad))
+                log.error(
+                    "fallback journal: %d entries did not decrypt or were not well formed; "
+                    "kept aside in %s.bad", len(bad), path.name,
+                )  # fmt: skip
             fh.seek(0)
             fh.truncate()
         finally:
@@ -100,11 +119,29 @@ def _open_line(raw_line: bytes, protector: DataProtector) -> dict[str, Any] | No
         return None
 
 
+def well_formed(entry: object) -> bool:
+    """Whether a decrypted entry is what the fallback writes: a known step, a time, a CallSid
+    and (if any) a RecordingSid of Twilio's formats, and short string values only."""
+    if not isinstance(entry, dict) or entry.get("step") not in STEPS:
+        return False
+    try:
+        dt.datetime.fromisoformat(entry["received_at"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    params = entry.get("params")
+    if not isinstance(params, dict) or not all(
+        isinstance(value, str) and len(value) <= MAX_VALUE for value in params.values()
+    ):
+        return False
+    if not _CALL_SID.fullmatch(params.get("CallSid", "")):
+        return False
+    recording_sid = params.get("RecordingSid", "")
+    return not recording_sid or bool(_RECORDING_SID.fullmatch(recording_sid))
+
+
 def _apply(calls: CallLog, entry: dict[str, Any], digest: str, to_process: list[int]) -> int:
-    params: dict[str, str] = entry.get("params", {})
-    call_sid = params.get("CallSid", "")[:64]
-    if not call_sid:
-        return 0
+    params: dict[str, str] = entry["params"]
+    call_sid = params["CallSid"]
     call, _ = calls.find_or_open(
         call_sid,
         params.get("From", ""),

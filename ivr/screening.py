@@ -7,10 +7,11 @@
 2. **The rate limits**, in Redis: at most ``CALL_LIMIT_PER_NUMBER`` calls admitted from one
    number per ``CALL_LIMIT_WINDOW_S`` (a sliding window), keyed by the number's keyed hash
    (``lookup_hash``, purpose ``call-rate``), never the number. A withheld number (the carrier's
-   placeholders, ``anonymous``, anything that is not E.164) names nobody: counting each such
-   call on its own would let a flood of withheld calls through, and counting them together
-   under the per-number limit would let six such calls lock every withheld caller out. So all
-   withheld calls share one, more generous, window: ``CALL_LIMIT_WITHHELD``.
+   placeholders, ``anonymous``, anything ``dataprotection.caller_address`` does not accept)
+   names nobody: counting each such call on its own would let a flood of withheld calls
+   through, and counting them together under the per-number limit would let six such calls
+   lock every withheld caller out. So all withheld calls share one, more generous, window:
+   ``CALL_LIMIT_WITHHELD``.
 
 A refused call gets ``<Reject reason="busy">`` as its only verb: the carrier does not answer it
 (nothing is billed) and the caller hears a busy tone, whichever rule refused them. Nothing of it
@@ -29,17 +30,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import time
 from dataclasses import dataclass
 
 import redis
 from twilio.twiml.voice_response import VoiceResponse
 
-from dataprotection import normalise_number
+from dataprotection import caller_address
 from db import database, read_only_connection, utcnow
 from inquiries import blocklist
-from routing.callbacks import WITHHELD
 from services import services
 from webhooks import form_value
 
@@ -52,8 +51,6 @@ RATE_HASH_PURPOSE = "call-rate"
 BLOCKED, OVER_RATE, WITHHELD_OVER_RATE = "blocked", "rate", "withheld"
 REASONS = (BLOCKED, OVER_RATE, WITHHELD_OVER_RATE)
 COUNTER_TTL_S = 8 * 24 * 3600
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
-_CLIENT = re.compile(r"client:[A-Za-z0-9_.@-]{1,64}")
 
 # KEYS[1]: a window (sorted set: admitted CallSid -> time). ARGV: now, window s, limit, CallSid.
 # 1: admitted (and counted, unless it was already), 0: over the limit (not counted).
@@ -68,22 +65,14 @@ return 1
 """
 
 
-def has_number(address: str) -> bool:
-    """Whether the carrier's ``From`` (normalised) names a caller: an E.164 number other than the
-    carriers' placeholders for a withheld one, or a browser client."""
-    if _E164.fullmatch(address):
-        return address not in WITHHELD
-    return bool(_CLIENT.fullmatch(address))
+def posted_address() -> str | None:
+    """This webhook's caller: their number (or client name) in canonical form, None if withheld."""
+    return caller_address(form_value("From", 64))
 
 
-def caller_address() -> str:
-    """This webhook's ``From``, normalised (the number, a client name, or a placeholder)."""
-    return normalise_number(form_value("From", 64))
-
-
-def rate_key(address: str) -> str:
+def rate_key(address: str | None) -> str:
     """The Redis window of a caller's number (by keyed hash), or the shared one if withheld."""
-    if not has_number(address):
+    if address is None:
         return WITHHELD_KEY
     hashed = services().protector.lookup_hash(address, purpose=RATE_HASH_PURPOSE)
     return f"{KEY_PREFIX}calls:{hashed[:32]}"
@@ -96,19 +85,20 @@ def reject() -> VoiceResponse:
     return response
 
 
-def is_blocked(address: str) -> bool:
+def is_blocked(address: str | None) -> bool:
     """Whether the number is on the blocklist now (a read that takes no write lock)."""
-    if not has_number(address):
+    if address is None:
         return False
     hashed = blocklist.number_hash(services().protector, address)
     with read_only_connection(database().engine) as conn:
         return blocklist.is_blocked(conn, hashed)
 
 
-def admit(address: str, call_sid: str, now: float | None = None) -> bool:
-    """Count the call against its window; False if that window is full. True without Redis."""
+def admit(address: str | None, call_sid: str, now: float | None = None) -> bool:
+    """Count the call against its window (``address`` None: the withheld callers' window);
+    False if that window is full. True without Redis."""
     settings = services().settings
-    limit = settings.call_limit_per_number if has_number(address) else settings.call_limit_withheld
+    limit = settings.call_limit_withheld if address is None else settings.call_limit_per_number
     if limit <= 0:
         return True
     client = services().redis
@@ -154,18 +144,18 @@ class Refusal:
     response: VoiceResponse
 
 
-def screen(address: str, call_sid: str | None) -> Refusal | None:
+def screen(address: str | None, call_sid: str | None) -> Refusal | None:
     """Why the call must be refused (see the module), or None to let the IVR answer it."""
     if is_blocked(address):
         return Refusal(BLOCKED, reject())
     if call_sid is not None and not admit(address, call_sid):
-        return Refusal(OVER_RATE if has_number(address) else WITHHELD_OVER_RATE, reject())
+        return Refusal(WITHHELD_OVER_RATE if address is None else OVER_RATE, reject())
     return None
 
 
 def screen_incoming(call_sid: str | None) -> VoiceResponse | None:
     """``<Reject>`` for a call that must be refused (counted per reason), else None."""
-    refusal = screen(caller_address(), call_sid)
+    refusal = screen(posted_address(), call_sid)
     if refusal is None:
         return None
     today = count_refusal(refusal.reason)

@@ -12,7 +12,7 @@ import re
 
 from flask import Blueprint, abort, current_app, request, send_from_directory
 from twilio.twiml.voice_response import VoiceResponse
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import Forbidden, HTTPException
 
 from db import db_session
 from inquiries.models import FINAL_CALL_STATUSES
@@ -29,17 +29,19 @@ from ivr.twiml import (
     render_queue,
 )
 from jobs import enqueue
+from recordings import carrier_calls
 from recordings import service as recordings
 from recordings.models import PENDING
 from routing.handover import MESSAGE_BOX, QUEUE, hand_over
 from services import services
-from webhooks import EMPTY_TWIML, form_int, form_value, twilio_webhook
+from webhooks import EMPTY_TWIML, carrier_signed, form_int, form_value, twilio_webhook
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__)
 
 _SID = re.compile(r"^[A-Za-z]{2}[0-9a-fA-F]{32}$")
 _RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
+_ONE_KEY = re.compile(r"^[0-9*#]$")
 JOURNAL_REPLAY_JOB = "ivr-fallback-journal-replay"
 #: The final statuses of a call the carrier never answered (``<Reject>`` as the first verb).
 NEVER_ANSWERED = ("busy", "no-answer")
@@ -127,8 +129,7 @@ def enter_node(
         return concat(said, rest)
     decision = None
     if node.type == "handover" and call is not None:
-        has_number = screening.has_number(screening.caller_address())
-        decision = hand_over(calls, call, reason=node.name, caller_has_number=has_number)
+        decision = hand_over(calls, call, reason=node.name)
     commit()
     if node.type == "goodbye":
         return render_goodbye(spk, language, node.prompts)
@@ -184,9 +185,13 @@ def menu_answer(node_name: str) -> VoiceResponse:
         choice = the_flow.match_speech(node, node.speech_language or language, speech)
     key = f"ivr:{call.provider_sid if call else ''}:{node.name}:{attempt}"
 
+    # What is kept of an answer: the key pressed, or "speech" and the choice it matched. The
+    # words themselves (SpeechResult, its Confidence) are never stored, nor more keys than the
+    # one a menu asks for (a number typed on the keypad is not kept either).
+    pressed = digits if _ONE_KEY.match(digits) else ("keys" if digits else None)
     if choice is not None:
         if call is not None:
-            answer = digits or "speech"
+            answer = pressed or "speech"
             calls.record_ivr_step(call, node.name, answer, dedupe_key=key, choice=choice.key)
             _apply_choice(calls, call, choice.set)
         response = enter_node(calls, the_flow.nodes[choice.next], call)
@@ -194,7 +199,7 @@ def menu_answer(node_name: str) -> VoiceResponse:
         problem = "invalid" if (digits or speech) else "no_input"
         if call is not None:
             calls.record_ivr_step(
-                call, node.name, digits or None, dedupe_key=key, problem=problem, attempt=attempt
+                call, node.name, pressed, dedupe_key=key, problem=problem, attempt=attempt
             )
         if attempt >= the_flow.max_attempts:
             if call is not None:
@@ -320,6 +325,7 @@ def call_status() -> str:
     if status in NEVER_ANSWERED and inbound and sid is not None and calls.find(sid) is None:
         return EMPTY_TWIML
     call = current_call(calls, status="ringing")
+    ended = None
     if call is not None:
         duration = form_int("CallDuration")
         if calls.apply_call_status(call, status, duration_s=duration):
@@ -329,7 +335,13 @@ def call_status() -> str:
                  "duration_s": duration if status in FINAL_CALL_STATUSES else None},
                 dedupe_key=f"status:{call.provider_sid}:{status}",
             )  # fmt: skip
+        if status in FINAL_CALL_STATUSES:  # its record at the carrier goes once it may
+            leg = "inbound" if call.direction == "inbound" else "other"
+            ended = carrier_calls.note_call(
+                db_session(), call.provider_sid, leg, call.interaction_id, ended=True
+            )
     commit()
+    carrier_calls.enqueue_deletion(ended)
     return EMPTY_TWIML
 
 
@@ -351,9 +363,13 @@ def prompt_audio(language: str, key: str):
 
 @bp.errorhandler(Exception)
 def webhook_failed(exc: Exception):
-    """Never a 5xx to the carrier: journal what came in and give the caller the message box."""
+    """Never a 5xx to the carrier: journal what came in and give the caller the message box.
+    Only for a request whose signature was verified: anything else is a plain 403."""
     if isinstance(exc, HTTPException):
         return exc
+    if not carrier_signed():
+        log.warning("voice webhook %s failed before its signature was verified", request.path)
+        return Forbidden()
     log.exception("voice webhook %s failed; answering with the fallback message box", request.path)
     try:
         db_session().rollback()

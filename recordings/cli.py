@@ -60,7 +60,8 @@ def retry_command(recording_id: int) -> None:
 
 @recordings_cli.command("rewrap-keys")
 def rewrap_command() -> None:
-    """Re-seal every recording's data key with the first HOTLINE_DATA_KEYS key (rotation)."""
+    """Re-seal every recording's data key with the first HOTLINE_DATA_KEYS key (rotation;
+    `flask keys reseal` does this and every other sealed column)."""
     done = service.rewrap_keys(db_session(), services().protector)
     click.echo(f"{done} recording key(s) sealed again with {services().protector.active_key_id!r}")
 

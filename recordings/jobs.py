@@ -1,4 +1,5 @@
-"""RQ jobs of the recordings: the pipeline for one recording, retention, the stalled sweep.
+"""RQ jobs of the recordings: the pipeline for one recording, retention, the stalled sweep; the
+deletion of call records at the carrier and their sweep.
 
 Each takes ids only and runs in the app context the worker gives it (``jobs.AppWorker``).
 """
@@ -6,7 +7,7 @@ Each takes ids only and runs in the app context the worker gives it (``jobs.AppW
 from __future__ import annotations
 
 from db import db_session
-from recordings import pipeline, retention, service
+from recordings import carrier_calls, pipeline, retention, service
 from recordings.store import recording_store
 from services import services
 
@@ -25,3 +26,13 @@ def apply_retention() -> dict[str, int]:
 def resume_stalled() -> int:
     """Enqueue again the recordings whose job was lost (a killed worker, a flushed Redis)."""
     return service.resume_stalled(db_session())
+
+
+def delete_carrier_call(row_id: int) -> str:
+    """Delete one call's record at the carrier once it ended and its recordings are stored."""
+    return carrier_calls.delete(db_session(), services(), int(row_id))
+
+
+def sweep_carrier_calls() -> dict[str, int]:
+    """Delete every ended call left at the carrier (a lost callback, a job out of retries)."""
+    return carrier_calls.sweep(db_session(), services())

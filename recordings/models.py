@@ -23,6 +23,10 @@ DELETED = "deleted"  # retention: the audio is gone everywhere; the row stays as
 STATES = (PENDING, FETCHED, STORED, CARRIER_DELETED, FAILED, DELETED)
 #: States in which the job still has work to do.
 UNFINISHED = (PENDING, FETCHED, STORED, FAILED)
+#: Failure reasons that neither RQ nor the stalled sweep retries: the same download would give
+#: the same answer (media larger than ``RECORDING_MAX_BYTES``). A person retries (``flask
+#: recordings retry``) once the cause is dealt with.
+PERMANENT_FAILURES = ("too_large",)
 
 
 class Recording(Base):
@@ -45,7 +49,8 @@ class Recording(Base):
     kind: Mapped[str] = mapped_column(String(16))
     state: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
     #: Why the last attempt failed, as a short code (``carrier_unavailable``, ``not_audio``,
-    #: ``encode_failed``, ``store_failed``, ``verify_failed``, ``carrier_delete_failed``…).
+    #: ``encode_failed``, ``store_failed``, ``verify_failed``, ``carrier_delete_failed``,
+    #: ``too_large``…).
     failure_reason: Mapped[str | None] = mapped_column(String(32))
     #: The last error's type and message (ids only), for staff and the CLI.
     last_error: Mapped[str | None] = mapped_column(String(255))
@@ -113,3 +118,38 @@ class RetentionSetting(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: Who set it (a staff user; None: a command).
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+
+
+#: Which leg of a case a carrier call is: the caller's call in, an offer to a handler, a
+#: call-back to the caller; ``other``: found at the carrier by the sweep, matched to nothing.
+CALL_LEGS = ("inbound", "offer", "callback", "other")
+
+
+class CarrierCall(Base):
+    """A call resource at the carrier, until it is deleted there.
+
+    The carrier keeps a call's record (the caller's number as From of an inbound call, a
+    handler's or a caller's number as To of an offer or a call-back) until it is deleted; this
+    row says which calls the hotline knows of, when each ended and when it was deleted at the
+    carrier (``carrier_calls``: a job once the call ended and its recordings are stored, and a
+    periodic sweep). Ids and times only.
+    """
+
+    __tablename__ = "carrier_call"
+    __table_args__ = (CheckConstraint(one_of("leg", CALL_LEGS), name="leg"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The carrier's CallSid (``CA`` + 32 hex).
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The case's call this leg belongs to (None: found at the carrier, matched to nothing).
+    interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interaction.id"), index=True)
+    leg: Mapped[str] = mapped_column(String(16))
+    #: When the hotline learned that the call ended (a final status); None: not yet.
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: When the carrier deleted it (or answered 404); None: still there.
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The last failed attempt's reason (an HTTP status and a carrier error code, or a type).
+    last_error: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -7,7 +7,9 @@ file (the loser deletes its own; the winner removes any other, such as the lefto
 killed mid-way). The carrier's copy is deleted only after our encrypted copy has been read back
 and its hash compared, and a run that finds a row already ``stored`` checks the file again
 before it deletes anything. A failure marks the row ``failed`` with its reason and re-raises,
-so that RQ retries with backoff; the next run resumes where the data says it can.
+so that RQ retries with backoff; the next run resumes where the data says it can. A failure
+that trying again cannot mend (``PERMANENT_FAILURES``: media larger than
+``RECORDING_MAX_BYTES``) is marked and logged, not raised: it waits for a person.
 
 Plaintext audio exists only in this process's memory. Only ids appear in logs and errors.
 """
@@ -26,14 +28,15 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from dataprotection import DataProtector
 from db import db_session
 from inquiries.models import utcnow
-from recordings import audio, crypto
-from recordings.media import RecordingUnavailable, fetch_recording
+from recordings import audio, carrier_calls, crypto
+from recordings.media import RecordingTooLarge, RecordingUnavailable, fetch_recording
 from recordings.models import (
     CARRIER_DELETED,
     DELETED,
     FAILED,
     FETCHED,
     PENDING,
+    PERMANENT_FAILURES,
     STORED,
     Recording,
 )
@@ -116,9 +119,16 @@ def process(recording_id: int) -> str:
         ):  # fmt: skip
             return "superseded"
     except StepFailed as exc:
-        log.warning("recording %s: %s (attempt failed)", recording_id, exc.reason)
+        if exc.reason not in PERMANENT_FAILURES:
+            log.warning("recording %s: %s (attempt failed)", recording_id, exc.reason)
+            run.fail(exc.reason, exc.message)
+            raise
+        log.warning(
+            "recording %s: %s (%s): nothing stored, the carrier's copy kept, not retried "
+            "automatically", recording_id, exc.reason, exc.message,
+        )  # fmt: skip
         run.fail(exc.reason, exc.message)
-        raise
+        return FAILED
     except Exception as exc:
         log.exception("recording %s: the pipeline failed", recording_id)
         try:
@@ -128,7 +138,18 @@ def process(recording_id: int) -> str:
             log.warning("recording %s: could not mark the failure", recording_id)
         raise
     log.info("recording %s: stored encrypted and deleted at the carrier", recording_id)
+    _calls_may_go(run.conn, row.interaction_id)
     return CARRIER_DELETED
+
+
+def _calls_may_go(conn: Session, interaction_id: int) -> None:
+    """The case's ended calls may have waited for this recording: their deletion at the
+    carrier is enqueued again (a failure here is the sweep's to mend, not the recording's)."""
+    try:
+        carrier_calls.enqueue_for_interaction(conn, interaction_id)
+    except Exception:
+        log.warning("interaction %s: its calls' deletion not enqueued", interaction_id)
+        conn.rollback()
 
 
 def _fetch_and_store(run: _Run, row: Any, svc: Services, store: RecordingStore) -> Any | None:
@@ -136,6 +157,8 @@ def _fetch_and_store(run: _Run, row: Any, svc: Services, store: RecordingStore) 
     another run got there first (its state is then theirs)."""
     try:
         wav = fetch_recording(svc.settings, row.recording_sid)
+    except RecordingTooLarge as exc:
+        raise StepFailed("too_large", str(exc)) from None
     except RecordingUnavailable as exc:
         raise StepFailed("carrier_unavailable", str(exc)) from None
     except requests.RequestException as exc:

@@ -3,12 +3,14 @@
 ``read_range`` reads the file's header and only the segments the range overlaps, decrypts them
 in memory and yields the requested bytes: seeking in a one-hour recording costs a 64 KiB
 segment or two, and no decrypted byte is ever written to disk. The console wraps it in an HTTP
-response (``206 Partial Content`` with ``Content-Range: bytes start-end/total``); it checks the
-viewer's rights and audits the playback before calling it.
+response (``206 Partial Content`` with ``Content-Range: bytes start-end/total``, the range read
+from the request's header by ``parse_range``); it checks the viewer's rights and audits the
+playback.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,11 +27,62 @@ class NotPlayable(LookupError):
 
 
 class RangeNotSatisfiable(ValueError):
-    """The byte range starts past the end of the audio (HTTP 416)."""
+    """The byte range cannot be served: it starts past the end of the audio, ends before it
+    starts, or the ``Range`` header is not one well-formed byte range (HTTP 416, with
+    ``Content-Range: bytes */total_size``)."""
 
-    def __init__(self, total_size: int):
-        super().__init__(f"the range starts past the end ({total_size} bytes)")
+    def __init__(self, total_size: int, why: str = "the range starts past the end"):
+        super().__init__(f"{why} ({total_size} bytes)")
         self.total_size = total_size
+
+
+_RANGE_UNIT = re.compile(r"^([!#$%&'*+.^_`|~0-9A-Za-z-]+)=(.*)$", re.DOTALL)
+_BYTE_RANGE = re.compile(r"^([0-9]*)-([0-9]*)$")
+#: More digits than this is past the end of any recording (and spares ``int()`` a huge string).
+_MAX_DIGITS = 18
+
+
+def parse_range(header: str | None, total: int) -> tuple[int, int] | None:
+    """The byte range an HTTP ``Range`` header asks of ``total`` bytes, as inclusive offsets
+    ``(first, last)`` with ``last`` cut to the end; None for the whole (no header, or a unit
+    other than ``bytes``, which RFC 9110 §14.2 says to ignore).
+
+    One range is served. ``RangeNotSatisfiable`` for anything else in ``bytes``: a malformed
+    range set, several ranges (no multipart answers), ``last < first`` (invalid, §14.1.1), a
+    first byte at or past the end or a zero-length suffix (unsatisfiable, §14.1.1). Never any
+    other exception, whatever the header holds.
+    """
+    if header is None:
+        return None
+    unit = _RANGE_UNIT.match(header.strip())
+    if unit is not None and unit.group(1).lower() != "bytes":
+        return None
+    if unit is None:
+        raise RangeNotSatisfiable(total, "not a byte range")
+    specs = [spec.strip(" \t") for spec in unit.group(2).split(",")]
+    specs = [spec for spec in specs if spec]  # a list may hold empty elements (RFC 9110 §5.6.1)
+    if len(specs) != 1:
+        raise RangeNotSatisfiable(total, "not one byte range")
+    spec = _BYTE_RANGE.match(specs[0])
+    if spec is None or spec.group(0) == "-":
+        raise RangeNotSatisfiable(total, "not a byte range")
+    first_text, last_text = spec.groups()
+    if first_text == "":  # the last N bytes
+        length = _offset(last_text)
+        if length == 0 or total == 0:
+            raise RangeNotSatisfiable(total, "an empty suffix")
+        return max(0, total - length), total - 1
+    first = _offset(first_text)
+    last = _offset(last_text) if last_text else total - 1
+    if last < first:
+        raise RangeNotSatisfiable(total, "the range ends before it starts")
+    if first >= total:
+        raise RangeNotSatisfiable(total)
+    return first, min(last, total - 1)
+
+
+def _offset(digits: str) -> int:
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
 def read_range(
@@ -71,7 +124,7 @@ def read_range(
     if first < 0 or first >= total:
         raise RangeNotSatisfiable(total)
     if last < first:
-        raise ValueError("the range ends before it starts")
+        raise RangeNotSatisfiable(total, "the range ends before it starts")
     content_type = recording.content_type or "application/octet-stream"
     chunks = _chunks(store, recording.storage_key, data_key, header, layout, first, last)
     return total, content_type, chunks

@@ -5,12 +5,15 @@ Periods are settings: ``RECORDING_RETENTION_DAYS_MESSAGE`` and
 ``RECORDING_RETENTION_DAYS_CONVERSATION`` (counted from the recording's callback),
 ``PERSONAL_DATA_RETENTION_DAYS`` (from the caller's last call); 0 keeps forever. An admin may
 override each in the console (``recordings.retention_policy``); a pass uses the values in
-force when it starts. What is anonymous stays: the rows, the keyed hash that links a
-returning caller to their cases, durations, events and statistics.
+force when it starts. What is anonymous stays: the rows, durations, events and statistics.
+An erased caller loses their encrypted number and their keyed hash (``erased:<id>`` instead):
+nothing links the number to them any more, and if they call again they are a new caller.
 
 Every deletion appends a ``RETENTION_DELETE`` event (ids only, a dedupe key per deletion) and,
 in the same transaction, a ``retention.delete`` row in the staff audit log. Case notes written
-before the personal-data cutoff lose their text too.
+before the personal-data cutoff lose their text too. On SQLite (``secure_delete`` on) the
+write-ahead log is then checkpointed and truncated (the recordings' sealed keys, the numbers,
+the hashes and the notes leave the database's files, not only its tables).
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, not_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db import dialect_name
+from dataprotection import ERASED_PREFIX, erased_hash
+from db import dialect_name, truncate_wal
 from inquiries.models import Caller, CallEvent, Inquiry, Interaction, utcnow
 from inquiries.notes import erase_notes_before
 from recordings.models import CARRIER_DELETED, DELETED, Recording
@@ -67,6 +71,10 @@ def apply(
         cutoff = now - dt.timedelta(days=days_of["personal_data_retention_days"])
         counts["callers"] = erase_caller_numbers(conn, cutoff)
         counts["notes"] = erase_notes(conn, cutoff)
+    erased = counts["recordings"] + counts["callers"] + counts["notes"]
+    if erased and truncate_wal(conn) is False:
+        log.warning("retention: readers kept the SQLite log from being truncated after the "
+                    "erasure; the next erasure tries again")  # fmt: skip
     if any(counts.values()):
         log.info("retention: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
     return counts
@@ -161,8 +169,15 @@ def _add_event(conn: Session, interaction_id: int | None, data: dict, key: str) 
 
 
 def erase_caller_numbers(conn: Session, cutoff: dt.datetime) -> int:
-    """Erase the encrypted number of callers not heard from since ``cutoff`` (the keyed hash
-    stays, so a returning caller still finds their cases; the number is sealed again then)."""
+    """Erase the callers not heard from since ``cutoff``: their encrypted number, and their
+    keyed hash too, replaced by ``erased:<id>``, so that a dump and the HMAC key together cannot
+    confirm that a given number ever called. The rows and their cases stay, anonymous; a
+    returning caller is a new caller (a new row, a new case), unlinked from the erased one.
+
+    Also picks up a caller erased before the hash was erased too (ciphertext gone, hash kept),
+    not a withheld caller (no number, a hash of the CallSid the interaction row holds anyway).
+    The UPDATE checks again that no call came since ``cutoff`` (a call in between keeps them).
+    """
     last_call = (
         select(
             _inquiry.c.caller_id,
@@ -173,23 +188,36 @@ def erase_caller_numbers(conn: Session, cutoff: dt.datetime) -> int:
         .group_by(_inquiry.c.caller_id)
         .subquery()
     )
+    not_erased = or_(
+        _caller.c.number_ciphertext.is_not(None),
+        and_(
+            _caller.c.withheld.is_(False),  # a withheld caller's hash is of a CallSid: kept
+            not_(_caller.c.number_hash.startswith(ERASED_PREFIX, autoescape=True)),
+        ),
+    )
     rows = conn.execute(
         select(_caller.c.id, last_call.c.last_id)
         .outerjoin(last_call, last_call.c.caller_id == _caller.c.id)
         .where(
-            _caller.c.number_ciphertext.is_not(None),
+            not_erased,
             _caller.c.created_at < cutoff,
             or_(last_call.c.last_at.is_(None), last_call.c.last_at < cutoff),
         )
         .order_by(_caller.c.id)
         .limit(BATCH)
     ).all()
+    called_since = (
+        select(_interaction.c.id)
+        .join(_inquiry, _inquiry.c.id == _interaction.c.inquiry_id)
+        .where(_inquiry.c.caller_id == _caller.c.id, _interaction.c.started_at >= cutoff)
+        .exists()
+    )
     erased = 0
     for row in rows:
         changed = conn.execute(
             update(_caller)
-            .where(and_(_caller.c.id == row.id, _caller.c.number_ciphertext.is_not(None)))
-            .values(number_ciphertext=None, number_key_id=None)
+            .where(and_(_caller.c.id == row.id, not_erased, ~called_since))
+            .values(number_ciphertext=None, number_key_id=None, number_hash=erased_hash(row.id))
         ).rowcount
         if changed:
             data = {"what": "caller_number", "caller_id": row.id, "reason": "retention"}

@@ -29,6 +29,7 @@ from recordings.models import (
     FAILED,
     KINDS,
     PENDING,
+    PERMANENT_FAILURES,
     UNFINISHED,
     Recording,
 )
@@ -125,10 +126,13 @@ def retry(recording_id: int) -> str:
 def resume_stalled(conn: Session, now: dt.datetime | None = None) -> int:
     """Re-enqueue recordings whose job was lost: in flight with no progress for
     ``STALLED_AFTER`` (a killed worker, a flushed Redis, an enqueue that failed), or failed
-    with automatic attempts left but no RQ job waiting. Idempotent."""
+    with automatic attempts left but no RQ job waiting (and not ``PERMANENT_FAILURES``).
+    Idempotent."""
     now = now or utcnow()
     rows = conn.execute(
-        select(_recording.c.id, _recording.c.state, _recording.c.attempts)
+        select(
+            _recording.c.id, _recording.c.state, _recording.c.attempts, _recording.c.failure_reason
+        )
         .where(
             _recording.c.state.in_(UNFINISHED),
             _recording.c.updated_at < now - STALLED_AFTER,
@@ -143,7 +147,9 @@ def resume_stalled(conn: Session, now: dt.datetime | None = None) -> int:
         status = job.get_status(refresh=True) if job is not None else None
         if status in ("queued", "scheduled", "started", "deferred"):
             continue
-        if row.state == FAILED and row.attempts >= AUTOMATIC_ATTEMPTS:
+        if row.state == FAILED and (
+            row.attempts >= AUTOMATIC_ATTEMPTS or row.failure_reason in PERMANENT_FAILURES
+        ):
             continue  # left for a person: ``flask recordings retry``
         if job is not None:
             job.delete()

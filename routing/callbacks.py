@@ -31,10 +31,12 @@ from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioException
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from dataprotection import caller_address
 from db import db_session
 from inquiries.models import Caller, Inquiry, Interaction, utcnow
 from inquiries.service import caller_number
 from jobs import enqueue, enqueue_in
+from recordings import carrier_calls
 from routing import offers
 from routing.models import QueueEntry
 from routing.prompts import text as routing_text
@@ -47,9 +49,6 @@ log = logging.getLogger(__name__)
 _entry = QueueEntry.__table__
 _offer = offers._offer
 _CALLABLE = re.compile(r"^(\+[1-9][0-9]{6,14}|client:[A-Za-z0-9_.@-]{1,64})$")
-#: Placeholders carriers put in From for a withheld caller ID (Twilio's anonymous, restricted,
-#: unknown and blocked values as commonly reported): never called back.
-WITHHELD = frozenset({"+266696687", "+7378742833", "+86282452253", "+2562533"})
 GREETING_ATTEMPTS = 2
 #: A call-back leg's final statuses (the caller's phone).
 LEG_ENDINGS = ("completed", "no-answer", "busy", "failed", "canceled")
@@ -57,17 +56,18 @@ LEG_ENDINGS = ("completed", "no-answer", "busy", "failed", "canceled")
 
 def callback_address(conn: Session, interaction_id: int) -> str | None:
     """Where the caller can be called back (their number or browser client), or None for a
-    withheld number. Decrypted here, used at once, never kept."""
+    withheld number (``Caller.withheld``; a placeholder or anything not callable, for rows
+    written before that existed) or one erased. Decrypted here, used at once, never kept."""
     row = conn.execute(
-        select(Caller.number_hash, Caller.number_ciphertext, Caller.number_key_id)
+        select(Caller.number_hash, Caller.number_ciphertext, Caller.number_key_id, Caller.withheld)
         .join(Inquiry, Inquiry.caller_id == Caller.id)
         .join(Interaction, Interaction.inquiry_id == Inquiry.id)
         .where(Interaction.id == interaction_id)
     ).first()
-    if row is None:
+    if row is None or row.withheld:
         return None
     address = caller_number(services().protector, row)  # type: ignore[arg-type]
-    if not address or address in WITHHELD or not _CALLABLE.match(address):
+    if caller_address(address) is None or not _CALLABLE.match(address or ""):
         return None
     return address
 
@@ -146,6 +146,7 @@ def start_attempt(conn: Session, offer: Any, language: str) -> VoiceResponse:
         .where(_entry.c.id == entry.id, _entry.c.callback_attempts == attempt)
         .values(callback_sid=call.sid)
     )
+    carrier_calls.note_call(conn, call.sid, "callback", iid)  # deleted once it ends
     conn.commit()
     return handler_waits(iid, language)
 
@@ -351,4 +352,10 @@ def callback_status() -> VoiceResponse:
         and entry.callback_attempts == attempt
     ):
         attempt_failed(conn, iid, attempt, "not-confirmed" if status == "completed" else status)
+    if status in LEG_ENDINGS:  # the leg's record at the carrier goes once it may
+        sid = form_value("CallSid", 64)
+        case = entry.interaction_id if entry is not None else None
+        ended = carrier_calls.note_call(conn, sid, "callback", case, ended=True)
+        conn.commit()
+        carrier_calls.enqueue_deletion(ended)
     return VoiceResponse()

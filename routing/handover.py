@@ -4,7 +4,9 @@ If a handler who could take the caller is on duty (available, offered, on a call
 for the caller's language and inquiry kind), the caller is queued: the ``queue_entry`` row is
 committed first, then the Redis routing core hears of it and a dispatch job is enqueued; the IVR
 renders ``<Enqueue>`` with our waitUrl and action. Otherwise — nobody on duty, the queue full,
-or Redis down — the message box with a callback request on the case, as before routing.
+or Redis down — the message box with a callback request on the case, as before routing. A
+caller who withheld their number cannot be called back: their message box says so, and no
+call-back is requested on the case.
 
 One place in the queue per number (``ROUTING_MAX_WAITING_PER_NUMBER``): a caller whose number
 already holds that many places (waiting, being offered, being called back) hears
@@ -12,8 +14,8 @@ already holds that many places (waiting, being offered, being called back) hears
 number takes one place, not every place. Not a hang-up: the caller may be a genuine one whose
 earlier call the carrier has not yet reported as ended. Places are counted by the caller row
 (unique on the number's keyed hash), under a lock on that row, so two calls from one number
-at the same moment cannot both take a place. Callers with a withheld number are exempt (they
-have no number to count by; each call is its own case).
+at the same moment cannot both take a place. Withheld callers are exempt (each call is a caller
+of its own: there is no number to count by).
 """
 
 from __future__ import annotations
@@ -94,17 +96,31 @@ def someone_on_duty(log: CallLog, language: str, kind: str) -> bool:
     return bool(handlers_on_duty(log.conn, language, kind))
 
 
-def _message_box(
-    log: CallLog, call: CallState, reason: str, why: str, prompt: str = "operators_busy"
+def message_box_prompt(call: CallState | None) -> str:
+    """What the message box says first: "… we will call you back", unless nobody can."""
+    return "operators_busy_no_callback" if call is not None and call.withheld else "operators_busy"
+
+
+def _to_message_box(
+    log: CallLog, call: CallState, reason: str, prompt: str | None = None
 ) -> Handover:
-    log.request_callback(call, reason)
+    """The call-back request (unless withheld) and the message box."""
+    requested = log.request_callback(call, reason)
+    return Handover(action=MESSAGE_BOX, callback_requested=requested,
+                    prompt=prompt or message_box_prompt(call))  # fmt: skip
+
+
+def _message_box(
+    log: CallLog, call: CallState, reason: str, why: str, prompt: str | None = None
+) -> Handover:
+    handover = _to_message_box(log, call, reason, prompt)
     log.add_event(
         call,
         "HANDOVER",
         {"reason": reason, "action": MESSAGE_BOX, "why": why},
         dedupe_key=f"handover:{call.provider_sid}",
     )
-    return Handover(action=MESSAGE_BOX, callback_requested=True, prompt=prompt)
+    return handover
 
 
 def places_held_by_caller(log: CallLog, call: CallState) -> int:
@@ -136,11 +152,8 @@ def _has_entry(log: CallLog, call: CallState) -> bool:
     return log.conn.execute(found).first() is not None
 
 
-def hand_over(
-    log: CallLog, call: CallState, reason: str, *, caller_has_number: bool = True
-) -> Handover:
-    """Decide where a caller who wants a person goes; record it on the case (see the module).
-    ``caller_has_number``: False for a withheld number (exempt from the places per number)."""
+def hand_over(log: CallLog, call: CallState, reason: str) -> Handover:
+    """Decide where a caller who wants a person goes; record it on the case (see the module)."""
     language = voice_language(call.language)
     kind = call.kind or "other"
     if not someone_on_duty(log, language, kind):
@@ -149,7 +162,7 @@ def hand_over(
     svc = services()
     most = svc.settings.routing_max_waiting_per_number
     if (
-        caller_has_number
+        not call.withheld
         and most > 0
         and not _has_entry(log, call)  # a carrier retry keeps what was decided
         and places_held_by_caller(log, call) >= most
@@ -196,9 +209,9 @@ def hand_over(
             call, "OVERFLOW", {"why": type(exc).__name__},
             dedupe_key=f"overflow:{call.provider_sid}",
         )  # fmt: skip
-        log.request_callback(call, reason)
+        handover = _to_message_box(log, call, reason)
         log.conn.commit()
-        return Handover(action=MESSAGE_BOX, callback_requested=True, prompt="operators_busy")
+        return handover
 
     log.add_event(
         call, "ENTERQUEUE",

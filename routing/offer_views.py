@@ -15,7 +15,8 @@ from twilio.base.exceptions import TwilioException
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from db import db_session
-from inquiries.models import utcnow
+from inquiries.models import FINAL_CALL_STATUSES, utcnow
+from recordings import carrier_calls
 from routing import callbacks, offers
 from routing.models import Handler, QueueEntry
 from routing.prompts import text as routing_text
@@ -150,6 +151,7 @@ def offer_status() -> VoiceResponse:
     row = offers.offer_row(conn, offer_id) if offer_id is not None else None
     if row is None:
         return VoiceResponse()
+    ended = None
     if row.state in offers.PENDING and status in offers.OFFER_ENDINGS:
         offers.end_offer(conn, row.id, status)
     elif (
@@ -161,5 +163,9 @@ def offer_status() -> VoiceResponse:
         # conference) or the caller's Dial action; this callback races both, so it only closes
         # the call when the caller's leg is already known to have ended.
         offers.complete(conn, row.interaction_id, "COMPLETECALLER")
+    if status in FINAL_CALL_STATUSES:  # the leg's record at the carrier goes once it may
+        sid = form_value("CallSid", 64)
+        ended = carrier_calls.note_call(conn, sid, "offer", row.interaction_id, ended=True)
     conn.commit()
+    carrier_calls.enqueue_deletion(ended)
     return VoiceResponse()

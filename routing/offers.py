@@ -24,6 +24,7 @@ from twilio.base.exceptions import TwilioException
 from db import dialect_name
 from inquiries.models import FINAL_CALL_STATUSES, CallEvent, Interaction, utcnow
 from jobs import enqueue, enqueue_in
+from recordings import carrier_calls
 from routing.core import RoutingCore
 from routing.handover import dispatch_job_id
 from routing.models import Handler, Offer, QueueEntry
@@ -211,6 +212,7 @@ def place_offer(
         .values(state="ringing", call_sid=call.sid)
     )
     conn.execute(update(_offer).where(_offer.c.id == offer_id).values(call_sid=call.sid))
+    carrier_calls.note_call(conn, call.sid, "offer", interaction_id)  # deleted once it ends
     conn.commit()
     return ()
 

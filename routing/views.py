@@ -20,6 +20,7 @@ from recordings import service as recordings
 from recordings.models import PENDING
 from routing import callbacks, offer_views, offers  # noqa: F401 - their routes join the blueprint
 from routing.estimate import announcement, estimated_wait_s
+from routing.handover import message_box_prompt
 from routing.models import QueueEntry
 from routing.voice import (
     arg_int,
@@ -153,9 +154,9 @@ def queue_action() -> VoiceResponse:
                 log.warning("interaction %s: no queue position", call.interaction_id)
         _leave_queue(call, entry, *outcome, extra)
         if result != "hangup":
-            calls().request_callback(call, "queue")
+            requested = calls().request_callback(call, "queue")
             conn.commit()
-            _message_box(response, language)
+            _message_box(response, language, message_box_prompt(call), requested)
     return response
 
 
@@ -192,9 +193,9 @@ def _leave_queue(
         offers.enqueue_dispatch(f"exit:{iid}")
 
 
-def _message_box(response: VoiceResponse, language: str) -> None:
+def _message_box(response: VoiceResponse, language: str, prompt: str, callback: bool) -> None:
     settings = services().settings
-    say(response, language, "operators_busy")
+    say(response, language, prompt)
     response.record(
         action=offers.url("/voice/message/recorded"), method="POST",
         max_length=settings.message_max_seconds, timeout=8, play_beep=True,
@@ -202,7 +203,9 @@ def _message_box(response: VoiceResponse, language: str) -> None:
         recording_status_callback_method="POST",
         recording_status_callback_event="completed absent",
     )  # fmt: skip
-    response.redirect(offers.url("/voice/message/retry", attempt=1, callback=1), method="POST")
+    response.redirect(
+        offers.url("/voice/message/retry", attempt=1, callback=int(callback)), method="POST"
+    )
 
 
 @bp.post("/routing/join")

@@ -13,14 +13,14 @@ import re
 
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import Forbidden, HTTPException
 
 from db import db_session
 from inquiries.service import CallLog, CallState
 from routing import offers
 from routing.speech import prompts, voice_language
 from services import services
-from webhooks import form_value
+from webhooks import carrier_signed, form_value
 
 log = logging.getLogger(__name__)
 bp = Blueprint("routing", __name__)
@@ -95,9 +95,13 @@ def join_conference(interaction_id: int, *, record: bool) -> VoiceResponse:
 @bp.errorhandler(Exception)
 def routing_webhook_failed(exc: Exception):
     """Never a 5xx to the carrier: log (ids only), roll back, answer with empty TwiML (a waiting
-    caller hears the hold again; an offer call ends and counts as missed)."""
+    caller hears the hold again; an offer call ends and counts as missed). Only for a request
+    whose signature was verified: anything else is a plain 403."""
     if isinstance(exc, HTTPException):
         return exc
+    if not carrier_signed():
+        log.warning("routing webhook %s failed before its signature was verified", request.path)
+        return Forbidden()
     log.exception("routing webhook %s failed", request.path)
     try:
         db_session().rollback()

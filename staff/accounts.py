@@ -1,6 +1,10 @@
 """Staff accounts: create, change role, disable/enable, reset, a member's own password change.
 Each change is audited in the same transaction (the caller commits: the change and its audit
-row land together)."""
+row land together).
+
+A new or reset account has a password someone else chose or saw, and no second factor: its
+next login must set a new password (``must_change_password``), then enrol an authenticator
+(the TOTP secret is made then, in that login, and shown to its owner only)."""
 
 from __future__ import annotations
 
@@ -32,10 +36,9 @@ class AccountError(ValueError):
 
 @dataclass(frozen=True)
 class Enrolment:
-    """What the new account's owner needs once: the TOTP URI (and a password if generated)."""
+    """What the new (or reset) account's owner needs once: the password, if generated."""
 
     user_id: int
-    totp_uri: str
     password: str | None = None
 
 
@@ -71,12 +74,6 @@ def _check_handler(db: Session, handler_id: int | None, user_id: int | None = No
         raise AccountError(f"handler {handler_id} is already linked to staff user {taken}")
 
 
-def _new_totp(db: Session, protector: DataProtector, user: StaffUser) -> str:
-    secret = totp.new_secret()
-    totp.seal_secret(protector, user, secret)
-    return totp.provisioning_uri(secret, user.username)
-
-
 def create_user(
     db: Session,
     protector: DataProtector,
@@ -89,7 +86,8 @@ def create_user(
     handler_id: int | None = None,
     actor: int | None = None,
 ) -> Enrolment:
-    """Create an account (TOTP enrolment pending) and audit it; ``password`` None: generated."""
+    """Create an account and audit it; ``password`` None: generated. Its first login must
+    change the password, then enrol the second factor."""
     username = normalise_username(username)
     name = (display_name or "").strip()
     if not name or len(name) > 80:
@@ -111,15 +109,15 @@ def create_user(
         handler_id=handler_id,
         active=True,
         totp_enabled=False,
+        must_change_password=True,
     )
     db.add(user)
     db.flush()
-    uri = _new_totp(db, protector, user)
     audit.record(
         "staff.create", "staff_user", user.id, using=db, actor=actor, role=role,
         handler_id=handler_id,
     )  # fmt: skip
-    return Enrolment(user.id, uri, generated)
+    return Enrolment(user.id, generated)
 
 
 def active_admins(db: Session) -> int:
@@ -167,16 +165,18 @@ def reset_credentials(
     password: str | None = None,
     actor: int | None = None,
 ) -> Enrolment:
-    """A new password (``None``: generated) and a new TOTP secret to enrol; sessions end."""
+    """A new password (``None``: generated) to be changed at the next login, and no second
+    factor (the owner enrols anew at that login); every session ends."""
     generated = generate_password() if password is None else None
     chosen = generated or password or ""
     check_policy(chosen, user.username)
     now = utcnow()
     user.password_hash, user.password_changed_at, user.updated_at = hash_password(chosen), now, now
-    uri = _new_totp(db, protector, user)
+    user.must_change_password = True
+    totp.clear(user)
     end_all_sessions(db, user.id, "reset")
     audit.record("staff.reset", "staff_user", user.id, using=db, actor=actor)
-    return Enrolment(user.id, uri, generated)
+    return Enrolment(user.id, generated)
 
 
 def change_password(
@@ -193,6 +193,7 @@ def change_password(
     user.password_hash, user.password_changed_at, user.updated_at = (
         hash_password(new_password), now, now,
     )  # fmt: skip
+    user.must_change_password = False
     ended = end_all_sessions(db, user.id, "password", keep=keep_session)
     audit.record(
         "staff.password_change", "staff_user", user.id, using=db, actor=user.id,

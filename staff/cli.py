@@ -1,8 +1,9 @@
 """``flask staff …``: accounts from the command line (the first admin, resets, listing).
 
-Passwords are prompted for (hidden, typed twice) or generated and printed once; the TOTP
-enrolment URI of a new or reset account is printed once, for the person to scan (or paste
-into their authenticator app). Nothing is logged. Changes are audited with no actor (the CLI).
+Passwords are prompted for (hidden, typed twice) or generated and printed once. A new or reset
+account's first login must replace that password, then enrol an authenticator app: its TOTP
+secret is made in that login and shown only there, so whoever creates the account (or reads
+this terminal) never sees it. Nothing is logged. Changes are audited with no actor (the CLI).
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def _user(username: str) -> StaffUser:
 def _show(enrolment: Enrolment, username: str) -> None:
     if enrolment.password is not None:
         click.echo(f"password for {username} (shown once): {enrolment.password}")
-    click.echo("TOTP enrolment (shown once; scan it as a QR code or paste it into the app):")
-    click.echo(f"  {enrolment.totp_uri}")
-    click.echo("The first login asks for a code from it, which confirms the enrolment.")
+    click.echo(
+        "At the first login they choose a new password, then set up their authenticator app."
+    )
 
 
 def _create(**fields: object) -> None:
@@ -143,7 +144,8 @@ def set_role(username: str, role: str) -> None:
 @click.argument("username")
 @_generate
 def reset(username: str, generate_password: bool) -> None:
-    """A new password and a new TOTP enrolment; the account's sessions end (audited)."""
+    """A new password to change at the next login, and a new TOTP enrolment at it; the
+    account's sessions end (audited)."""
     _user(username)
     password = _password(generate_password)
     _change(

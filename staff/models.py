@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -43,13 +44,20 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(16))
     #: argon2id, in the PHC string format (parameters inside).
     password_hash: Mapped[str] = mapped_column(String(255))
-    #: The TOTP secret, sealed with the data key (AES-GCM, the row id as associated data).
+    #: The TOTP secret, sealed with the data key (AES-GCM, the row id as associated data). Set
+    #: only when its owner confirms the enrolment (until then it lives in their pending login).
     totp_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_key_id: Mapped[str | None] = mapped_column(String(32))
     #: False until the first code is confirmed (enrolment pending, or never enrolled).
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     #: The last TOTP time step accepted: a code is good once (no replay within its window).
+    #: Moved forward only by a conditional UPDATE (``staff.totp.consume_code``).
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    #: The password was set by someone else (``flask staff create``/``reset``, an admin): the
+    #: next login must choose a new one before anything else.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     language: Mapped[str] = mapped_column(String(8), default="uk")
     #: The routing handler this person is, if they take calls.

@@ -21,12 +21,23 @@ Delays are never a hard lock: the n-th counted attempt past ``free`` waits
 ``min(base·2^(n-free), max)`` seconds after the previous one, and counters expire ``ttl``
 seconds after their last attempt. Accounts and addresses are keyed by a keyed hash (no
 usernames or addresses in Redis), and unknown usernames are counted exactly like real ones.
+
+An IPv6 client is counted by its /64 (``throttle_address``): one subscriber usually holds a
+whole /64 and could otherwise take a fresh address for every guess. IPv4 (and IPv4-mapped IPv6)
+addresses are counted one by one.
+
+``HashingGate`` bounds the password hashes (argon2id) computed at once across every process
+that shares the Redis (``STAFF_MAX_PASSWORD_HASHES``): one more is refused at once
+(``HashingBusy``), so a burst of logins cannot queue for the CPU the webhooks need.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
@@ -82,6 +93,25 @@ return 0
 """
 
 
+#: IPv6 clients are counted by this prefix (a subscriber's usual allocation is a /64 or more).
+IPV6_PREFIX = 64
+
+
+def throttle_address(address: str) -> str:
+    """What the throttle counts for ``address``: an IPv6 address's /64 (``2001:db8::/64``), an
+    IPv4 address itself (also when written IPv4-mapped, ``::ffff:192.0.2.1``); anything that
+    is not an address (``unknown``) as it is."""
+    try:
+        parsed = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, IPV6_PREFIX), strict=False))
+    return str(parsed)
+
+
 class LoginThrottled(Exception):
     """Too many attempts: try again in ``wait_s`` seconds."""
 
@@ -115,7 +145,7 @@ class LoginLimiter:
 
     def limits_for(self, username: str, address: str, known: bool) -> list[tuple[str, Limit]]:
         account = self._id(username.strip().lower(), "staff-login-account")
-        where = self._id(address, "staff-login-address")
+        where = self._id(throttle_address(address), "staff-login-address")
         chosen = [(f"{KEY_PREFIX}pair:{account}:{where}", PAIR)]
         if not known:
             chosen.append((f"{KEY_PREFIX}addr:{where}", ADDRESS))
@@ -140,3 +170,53 @@ class LoginLimiter:
     def succeeded(self, attempt: Attempt) -> None:
         """The login is complete: refund the step and forget the pair's failures."""
         self._refund(keys=list(attempt.keys), args=["1"])
+
+    def forget_pair(self, attempt: Attempt) -> None:
+        """The login is complete, its steps refunded already: forget the pair's failures."""
+        if attempt.keys:
+            self._redis.delete(attempt.keys[0])
+
+
+# KEYS: the slots (a sorted set: slot id -> when taken). ARGV: now, stale after, limit, slot id.
+# Slots older than "stale" (a process killed while hashing) are freed first.
+_ACQUIRE = """
+local now, stale, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - stale)
+if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('EXPIRE', KEYS[1], math.ceil(stale))
+return 1
+"""
+
+
+class HashingBusy(Exception):
+    """As many password hashes as allowed are being computed: try again in a moment."""
+
+
+class HashingGate:
+    """At most ``limit`` password hashes at once over every process that shares the Redis.
+
+    ``with gate.slot(): …`` takes a slot or raises ``HashingBusy`` at once (it never waits); the
+    slot is given back when the block ends. A slot left by a process killed while hashing is
+    freed after ``STALE_S`` (a hash takes well under a second).
+    """
+
+    KEY = KEY_PREFIX + "hashing"
+    STALE_S = 30.0
+
+    def __init__(self, client: redis.Redis, limit: int, clock: Callable[[], float] = time.time):
+        self._redis = client
+        self._limit = limit
+        self._clock = clock
+        self._acquire = client.register_script(_ACQUIRE)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        slot_id = secrets.token_hex(8)
+        args = [repr(self._clock()), self.STALE_S, self._limit, slot_id]
+        if not int(self._acquire(keys=[self.KEY], args=args)):
+            raise HashingBusy()
+        try:
+            yield
+        finally:
+            self._redis.zrem(self.KEY, slot_id)

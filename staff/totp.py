@@ -2,9 +2,16 @@
 
 The secret is sealed with the app's ``DataProtector`` (AES-GCM, the user's row id as associated
 data), exactly like a phone number: never in a column, a log line or a URL in plain text. It is
-shown once, at enrolment, as an ``otpauth://`` URI and a QR code rendered here as SVG (segno;
-no JavaScript, no external request). A code is accepted once: the step it belongs to is kept
-(``StaffUser.totp_last_step``), and a code of that step or an older one is refused.
+made when its owner first opens the enrolment page of a login they started with their password,
+kept (sealed) in that pending login only, shown there once as an ``otpauth://`` URI and a QR
+code rendered here as SVG (segno; no JavaScript, no external request), and written to the
+account only when its owner confirms it with a code (``confirm_enrolment``: refused if the
+account is enrolled already).
+
+A code is accepted once: the step it belongs to is kept (``StaffUser.totp_last_step``) and moved
+forward only by a conditional UPDATE (``consume_code``), so of two requests that carry the same
+code at the same moment (in two processes) exactly one passes; a code of that step or an older
+one is refused from then on.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ import time
 
 import pyotp
 import segno
+from sqlalchemy import or_, update
+from sqlalchemy.orm import Session
 
 from dataprotection import DataProtector, Sealed
 from staff.models import StaffUser
@@ -27,16 +36,6 @@ STEP_S = 30
 def new_secret() -> str:
     """A fresh 160-bit secret, base32 (what authenticator apps take)."""
     return pyotp.random_base32()
-
-
-def seal_secret(protector: DataProtector, user: StaffUser, secret: str) -> None:
-    """Store ``secret`` sealed on ``user`` (which must have an id: flush first). Not enabled yet."""
-    if user.id is None:
-        raise ValueError("flush the user before sealing their TOTP secret")
-    sealed = protector.seal_text(secret, associated=user.totp_associated_data())
-    user.totp_ciphertext, user.totp_key_id = sealed.ciphertext, sealed.key_id
-    user.totp_enabled = False
-    user.totp_last_step = None
 
 
 def open_secret(protector: DataProtector, user: StaffUser) -> str | None:
@@ -71,16 +70,81 @@ def matching_step(secret: str, code: str, now: float | None = None) -> int | Non
     return found
 
 
-def verify_code(
-    protector: DataProtector, user: StaffUser, code: str, now: float | None = None
+def consume_code(
+    db: Session, protector: DataProtector, user: StaffUser, code: str, now: float | None = None
 ) -> bool:
-    """Check ``code`` against the user's secret, once: on success the step is remembered on
-    ``user`` (the caller commits), and the same or an older step is refused from then on."""
+    """Check ``code`` against the enrolled user's secret and use its step up, once.
+
+    The step is written by ``UPDATE … WHERE totp_last_step < step`` in the caller's transaction
+    (the caller commits): a parallel request with the same code waits for this one's row lock
+    and then matches no row, so it fails. The same or an older step is refused from then on.
+    """
+    if not user.totp_enabled:
+        return False
     secret = open_secret(protector, user)
     if secret is None:
         return False
     step = matching_step(secret, code, now)
-    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+    if step is None:
         return False
-    user.totp_last_step = step
-    return True
+    table = StaffUser.__table__
+    result = db.execute(
+        update(table)
+        .where(
+            table.c.id == user.id,
+            table.c.totp_enabled.is_(True),
+            or_(table.c.totp_last_step.is_(None), table.c.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+    )
+    db.expire(user, ["totp_last_step"])
+    return result.rowcount == 1
+
+
+def confirm_enrolment(
+    db: Session,
+    protector: DataProtector,
+    user: StaffUser,
+    secret: str,
+    code: str,
+    now: float | None = None,
+) -> bool:
+    """Enrol ``secret`` (from the user's pending login) if ``code`` is one of its codes and the
+    account is not enrolled yet: one conditional UPDATE seals it onto the account, enables TOTP
+    and uses the code's step up (the caller commits). False changes nothing: a wrong code, or an
+    account that is enrolled already (by a parallel request too: that one's row lock is waited
+    for, then no row matches)."""
+    step = matching_step(secret, code, now)
+    if step is None or user.id is None:
+        return False
+    sealed = protector.seal_text(secret, associated=user.totp_associated_data())
+    table = StaffUser.__table__
+    result = db.execute(
+        update(table)
+        .where(table.c.id == user.id, table.c.totp_enabled.is_(False))
+        .values(
+            totp_ciphertext=sealed.ciphertext, totp_key_id=sealed.key_id, totp_enabled=True,
+            totp_last_step=step,
+        )
+    )  # fmt: skip
+    db.expire(user, ["totp_ciphertext", "totp_key_id", "totp_enabled", "totp_last_step"])
+    return result.rowcount == 1
+
+
+def seal_secret(protector: DataProtector, user: StaffUser, secret: str) -> None:
+    """Store ``secret`` sealed on ``user`` (which must have an id: flush first), not enabled.
+    For tools and tests that set an account up directly; logins enrol through
+    ``confirm_enrolment``."""
+    if user.id is None:
+        raise ValueError("flush the user before sealing their TOTP secret")
+    sealed = protector.seal_text(secret, associated=user.totp_associated_data())
+    user.totp_ciphertext, user.totp_key_id = sealed.ciphertext, sealed.key_id
+    user.totp_enabled = False
+    user.totp_last_step = None
+
+
+def clear(user: StaffUser) -> None:
+    """Forget the account's second factor (a reset): its owner enrols anew at the next login."""
+    user.totp_ciphertext = user.totp_key_id = None
+    user.totp_enabled = False
+    user.totp_last_step = None

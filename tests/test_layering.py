@@ -17,7 +17,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Top to bottom, as in DESIGN.md's layout table.
-ORDER = ["console", "messaging", "ivr", "routing", "recordings", "inquiries", "staff"]
+ORDER = [
+    "console",
+    "keyrotation",
+    "messaging",
+    "ivr",
+    "routing",
+    "recordings",
+    "inquiries",
+    "staff",
+]
 INFRASTRUCTURE = {"settings", "db", "jobs", "services", "logs", "dataprotection", "webhooks"}
 #: ``app.extensions`` keys and who owns them.
 EXTENSION_OWNERS = {

@@ -109,6 +109,9 @@ def test_production_refuses_a_public_url_without_https(production, url) -> None:
         ({"ROUTING_MAX_WAITING_PER_NUMBER": "one"}, "ROUTING_MAX_WAITING_PER_NUMBER"),
         ({"BLOCKLIST_MAX_DAYS": "0"}, "BLOCKLIST_MAX_DAYS"),
         ({"BLOCKLIST_MAX_DAYS": "3651"}, "BLOCKLIST_MAX_DAYS"),
+        ({"HOTLINE_SERVE": "web"}, "HOTLINE_SERVE must be one of all, webhooks, console"),
+        ({"STAFF_MAX_PASSWORD_HASHES": "0"}, "STAFF_MAX_PASSWORD_HASHES"),
+        ({"STAFF_MAX_PASSWORD_HASHES": "two"}, "STAFF_MAX_PASSWORD_HASHES"),
     ],
 )
 def test_bad_values_are_clear_errors(production, changes, named) -> None:
@@ -258,3 +261,15 @@ def test_processes_starting_together_share_the_generated_secrets(tmp_path: Path)
             proc.join(timeout=10)
         assert len(set(keys)) == 1 and not keys[0].startswith("error"), keys
         assert [p.name for p in Path(instance).iterdir()] == ["secrets.json"]
+
+
+def test_serving_part_and_migration_url(production) -> None:
+    """One part per Procfile process; migrations may connect as another role than the app."""
+    assert load_settings(production).serve == "all"
+    assert load_settings({**production, "HOTLINE_SERVE": "console"}).serve == "console"
+    settings = load_settings(production)
+    assert settings.migrations_url == production["DATABASE_URL"]
+    owner = "postgresql+psycopg://hotline_owner:owner-pw@db.internal/hotline"
+    separate = load_settings({**production, "MIGRATION_DATABASE_URL": owner})
+    assert separate.migrations_url == owner and separate.database_url == production["DATABASE_URL"]
+    assert "owner-pw" not in repr(separate)

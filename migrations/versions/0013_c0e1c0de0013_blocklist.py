@@ -1,7 +1,9 @@
 """blocklist: numbers whose calls are refused, by keyed hash, with a reason and an expiry
 
+(Chained after 0010, the head when it was merged.)
+
 Revision ID: c0e1c0de0013
-Revises: b9e5c0de0009
+Revises: c0a1c0de0010
 Create Date: 2026-12-01 04:00:00.000000
 
 """
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision: str = 'c0e1c0de0013'
-down_revision: Union[str, Sequence[str], None] = 'b9e5c0de0009'
+down_revision: Union[str, Sequence[str], None] = 'c0a1c0de0010'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -124,10 +124,10 @@ def test_the_csv_export_is_audited_and_masked(app, client):
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0][0] == "interaction" and len(rows) == 11
-    assert {r[-1] for r in rows[1:]} == {"+7 ••• ••• 45 67"}
+    assert {r[-1] for r in rows[1:]} == {"'+7 ••• ••• 45 67"}  # a text cell, not a formula
     (row,) = audits(app, "calllog.export")
     assert row.details["language"] == "ru" and row.details["full_numbers"] == 0
     full = client.get("/console/calls.csv?language=ru&numbers=full").get_data(as_text=True)
-    assert "+79161234567" in full
+    assert "'+79161234567" in full
     as_role(app, client, "handler")
     assert client.get("/console/calls.csv").status_code == 403

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from db import db_session
 from inquiries.models import CallEvent, CaseNote, Inquiry
+from inquiries.notes import add_note
 from routing.models import Handler, Offer, QueueEntry
 from routing.service import profile, routing_core
 from tests.console.seed import a_case, audits, handler_row
@@ -85,7 +86,8 @@ def test_a_break_while_an_offer_rings_withdraws_it(app, client, core, anna):
         session.add(Offer(interaction_id=call_id, handler_id=handler_id, state="ringing"))
         session.commit()
     live = client.get("/console/handler/live").get_data(as_text=True)
-    assert "Call offered" in live and f"#{inquiry_id}" in live and 'id="note-form"' not in live
+    assert "Call offered" in live and 'id="current-kind">a relative<' in live
+    assert f"#{inquiry_id}" not in live and 'id="note-form"' not in live  # not theirs yet
 
     client.post("/console/handler/presence", data={"csrf_token": token, "presence": "break"})
     assert core.presence(str(handler_id))[0] == "break"
@@ -94,6 +96,86 @@ def test_a_break_while_an_offer_rings_withdraws_it(app, client, core, anna):
         assert db_session().scalar(select(Offer.state)) == "canceled"
     assert len(events(app, "RINGCANCELED")) == 1
     assert "goes to someone else" in client.get("/console/handler").get_data(as_text=True)
+
+
+def _offer(app, call_id: int, handler_id: int, state: str = "ringing") -> int:
+    with app.app_context():
+        session = db_session()
+        offer = Offer(interaction_id=call_id, handler_id=handler_id, state=state)
+        session.add(offer)
+        session.execute(update(QueueEntry).where(QueueEntry.interaction_id == call_id)
+                        .values(state="offered"))  # fmt: skip
+        session.commit()
+        return offer.id
+
+
+def _note(app, inquiry_id: int, text: str) -> None:
+    with app.app_context():
+        session = db_session()
+        add_note(session, handles(app).protector, inquiry_id, text, author_id=None)
+        session.commit()
+
+
+def test_an_offer_shows_only_the_language_topic_and_wait(app, client, anna):
+    """Ringing, the call is not the handler's yet: no case number or link, no earlier calls,
+    no notes, no number, no outcome; not audited as a view; the case itself is a 404. Taken,
+    the same page shows the case (and audits the view)."""
+    handler_id, _ = anna
+    inquiry_id, call_id = a_case(app, earlier_calls=2, kind="family", language="ru")
+    _note(app, inquiry_id, "met at the station")
+    offer_id = _offer(app, call_id, handler_id)
+    for path in ("/console/handler", "/console/handler/live"):
+        html = client.get(path).get_data(as_text=True)
+        assert 'id="current-what">Call offered<' in html
+        assert 'id="current-language">Russian<' in html and 'id="current-kind">a relative<' in html
+        assert 'id="current-waited">1:15<' in html
+        for withheld in (f"#{inquiry_id}", f"/console/inquiries/{inquiry_id}", "case-calls",
+                         "case-notes", "met at the station", 'class="number"', "current-outcome",
+                         "0:42", 'id="note-form"', 'name="interaction_id"'):  # fmt: skip
+            assert withheld not in html, (path, withheld)
+    assert not audits(app, "inquiry.view")
+    assert client.get(f"/console/inquiries/{inquiry_id}").status_code == 404
+    token = csrf_token(client)
+    note = client.post(f"/console/handler/inquiries/{inquiry_id}/notes",
+                       data={"csrf_token": token, "text": "peeked"})  # fmt: skip
+    assert note.status_code == 404
+
+    with app.app_context():  # the handler pressed 1: the offer accepted, the call connected
+        session = db_session()
+        session.execute(update(Offer).where(Offer.id == offer_id).values(state="accepted"))
+        session.execute(update(QueueEntry).values(state="connected", handler_id=handler_id,
+                                                  connected_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+        session.commit()
+    html = client.get("/console/handler/live").get_data(as_text=True)
+    assert 'id="current-what">Call in progress<' in html and f"#{inquiry_id}" in html
+    assert "met at the station" in html and html.count("<tr") == 1 + 3
+    views = audits(app, "inquiry.view")
+    assert [(v.object_id, v.details["via"]) for v in views] == [(str(inquiry_id), "handler_page")]
+    assert client.get(f"/console/inquiries/{inquiry_id}").status_code == 200
+
+
+def test_under_ring_all_only_the_handler_who_took_the_call_sees_its_case(app, client, anna):
+    handler_id, _ = anna
+    boris = handler_row(app, "Boris")
+    boris_user, _ = make_user(app, "handler", "boris", handler_id=boris)
+    inquiry_id, call_id = a_case(app, earlier_calls=1)
+    _note(app, inquiry_id, "asked about her son")
+    _offer(app, call_id, handler_id)
+    _offer(app, call_id, boris)
+    with app.app_context():  # Boris pressed 1 first: Anna's offer is lost
+        session = db_session()
+        session.execute(update(Offer).where(Offer.handler_id == boris).values(state="accepted"))
+        session.execute(update(Offer).where(Offer.handler_id == handler_id).values(state="lost"))
+        session.execute(update(QueueEntry).values(state="connected", handler_id=boris,
+                                                  connected_at=dt.datetime.now(dt.UTC)))  # fmt: skip
+        session.commit()
+    mine = client.get("/console/handler").get_data(as_text=True)
+    assert "asked about her son" not in mine and f"#{inquiry_id}" not in mine
+    assert client.get(f"/console/inquiries/{inquiry_id}").status_code == 404
+    other = app.test_client()
+    sign_in(other, app, boris_user)
+    theirs = other.get("/console/handler").get_data(as_text=True)
+    assert "asked about her son" in theirs and f"#{inquiry_id}" in theirs
 
 
 def test_the_call_in_progress_shows_its_case(app, client, anna):

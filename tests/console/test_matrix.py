@@ -23,6 +23,8 @@ EXPECTED: dict[str, str | frozenset[str]] = {
     "console.login_post": PUBLIC,
     "console.login_totp": PUBLIC,
     "console.login_totp_post": PUBLIC,
+    "console.login_password": PUBLIC,
+    "console.login_password_post": PUBLIC,
     "console.login_enrol": PUBLIC,
     "console.login_enrol_post": PUBLIC,
     "console.logout": PUBLIC,

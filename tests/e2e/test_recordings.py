@@ -13,6 +13,7 @@ from rq.job import Job
 from sqlalchemy import select, update
 from twilio.base.exceptions import TwilioRestException
 
+from dataprotection import erased_hash
 from db import db_session
 from inquiries.models import CallEvent, Interaction
 from inquiries.service import caller_number
@@ -321,7 +322,8 @@ def test_retention_deletes_expired_recordings_everywhere_and_erases_old_numbers(
             .scalar(select(Interaction).where(Interaction.provider_sid == old_call.sid))
             .inquiry.caller
         )
-        assert erased.number_ciphertext is None and erased.number_hash  # the hash stays
+        assert erased.number_ciphertext is None  # the number is gone, and so is its hash:
+        assert erased.number_hash == erased_hash(erased.id)  # nothing left to match it with
         audited = (
             db_session()
             .scalars(select(AuditEvent).where(AuditEvent.action == "retention.delete"))
@@ -334,9 +336,15 @@ def test_retention_deletes_expired_recordings_everywhere_and_erases_old_numbers(
         assert all(a.staff_user_id is None for a in audited)
         assert apply_retention() == dict.fromkeys(counts, 0)  # nothing twice
 
-    again = hotline.dial("+79160000001")  # the caller is back: the number is kept again
+    again = hotline.dial("+79160000001")  # the caller is back: a new caller, a new case
     again.hang_up()
     hotline.emulator.settle()
     with hotline.app.app_context():
-        back = db_session().get(type(erased), erased.id)
-        assert caller_number(svc.protector, back) == "+79160000001"
+        back = (
+            db_session()
+            .scalar(select(Interaction).where(Interaction.provider_sid == again.sid))
+            .inquiry.caller
+        )
+        assert back.id != erased.id and caller_number(svc.protector, back) == "+79160000001"
+        still = db_session().get(type(erased), erased.id)
+        assert still.number_ciphertext is None and still.number_hash == erased_hash(erased.id)

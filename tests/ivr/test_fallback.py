@@ -131,7 +131,7 @@ def test_fallback_without_signature_is_refused_and_journals_nothing(outage, sett
     assert not journal.has_entries(settings.journal_path)
 
 
-def test_readyz_names_redis_once_it_stops(settings, tmp_path, app_factory):
+def test_readyz_reports_redis_once_it_stops(settings, tmp_path, app_factory, caplog):
     server = EmbeddedRedis(tmp_path / "r.sock").start()
     try:
         healthy = app_factory(settings.replace(redis_url=server.url))
@@ -139,6 +139,7 @@ def test_readyz_names_redis_once_it_stops(settings, tmp_path, app_factory):
         server.stop()
         handles(healthy).dispose()
         body = healthy.test_client().get("/readyz")
-        assert body.status_code == 503 and body.json["failed"] == ["redis"]
+        assert body.status_code == 503 and body.json == {"status": "unavailable"}
+        assert "readyz: not ready: redis (" in caplog.text
     finally:
         server.stop()

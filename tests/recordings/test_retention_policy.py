@@ -115,7 +115,7 @@ def test_the_personal_data_period_follows_its_override(app, svc, store) -> None:
     assert run_retention(svc, store)["callers"] == 1
     with svc.session_factory() as session:
         (caller,) = session.scalars(select(Caller)).all()
-        assert caller.number_ciphertext is None and caller.number_hash
+        assert caller.number_ciphertext is None and caller.number_hash == f"erased:{caller.id}"
 
 
 def test_effective_values_sources_and_audit_rows(app, svc) -> None:

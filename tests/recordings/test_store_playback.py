@@ -99,6 +99,49 @@ def test_a_range_past_the_end_is_not_satisfiable(store):
     assert info.value.total_size == 1000
 
 
+def test_a_range_that_ends_before_it_starts_is_not_satisfiable(store):
+    keys = protector(k1=new_key())
+    recording = stored_recording(store, keys, os.urandom(1000))
+    with pytest.raises(playback.RangeNotSatisfiable) as info:
+        playback.read_range(recording, 10, 5, store=store, protector=keys)
+    assert info.value.total_size == 1000
+
+
+@pytest.mark.parametrize(
+    ("header", "wanted"),
+    [
+        (None, None), ("bytes=0-", (0, 999)), ("bytes=0-0", (0, 0)), ("bytes=100-199", (100, 199)),
+        ("bytes=990-5000", (990, 999)), ("bytes=999-", (999, 999)), ("bytes=-50", (950, 999)),
+        ("bytes=-5000", (0, 999)), ("BYTES=1-2", (1, 2)), (" bytes=1-2 ", (1, 2)),
+        ("bytes=1-2,", (1, 2)), ("bytes=, 1-2", (1, 2)), ("bytes=5-" + "9" * 40, (5, 999)),
+        ("items=0-5", None), ("x-custom=whatever", None),  # another unit: ignored (RFC 9110)
+    ],
+)  # fmt: skip
+def test_a_range_header_gives_one_byte_range_or_the_whole(header, wanted):
+    assert playback.parse_range(header, 1000) == wanted
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=10-5", "bytes=-0", "bytes=1000-", "bytes=999999999-", "bytes=9" + "9" * 5000 + "-",
+        "bytes=0-1,5-6", "bytes=0-1, 2-3, 4-5", "bytes=-", "bytes=", "bytes=abc", "bytes=1-2-3",
+        "bytes=0x10-20", "bytes=+1-2", "bytes=1 -2", "bytes=½-1", "bytes=١-٢", "garbage", "",
+        "bytes", "=0-1", "bytes=\x00-1", "bytes=0-1\r\nX: y",
+    ],
+)  # fmt: skip
+def test_a_malformed_or_unsatisfiable_range_is_refused_with_the_size(header):
+    with pytest.raises(playback.RangeNotSatisfiable) as info:
+        playback.parse_range(header, 1000)
+    assert info.value.total_size == 1000
+
+
+def test_every_range_of_an_empty_file_is_unsatisfiable():
+    for header in ("bytes=0-", "bytes=-1", "bytes=0-0"):
+        with pytest.raises(playback.RangeNotSatisfiable):
+            playback.parse_range(header, 0)
+
+
 def test_tampering_is_detected_in_the_segment_read(store):
     keys = protector(k1=new_key())
     plaintext = os.urandom(3 * S)

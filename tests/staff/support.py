@@ -30,8 +30,15 @@ def make_user(
     handler_id: int | None = None,
     language: str = "en",
     active: bool = True,
-) -> tuple[int, str]:
-    """Create an account with ``PASSWORD``; returns (id, TOTP secret)."""
+    must_change_password: bool = False,
+) -> tuple[int, str | None]:
+    """Create an account with ``PASSWORD``; returns (id, TOTP secret).
+
+    By default the account is as after its first login: its own password (no change asked for)
+    and an enrolled authenticator whose secret is returned. ``enrolled=False``: no second factor
+    yet (the secret is None: a login's enrolment page makes it). ``must_change_password``: as
+    ``flask staff create`` leaves it, the next login must set a new password first.
+    """
     with app.app_context():
         db = db_session()
         enrolment = create_user(
@@ -40,11 +47,14 @@ def make_user(
         )  # fmt: skip
         user = db.get(StaffUser, enrolment.user_id)
         assert user is not None
-        user.totp_enabled = enrolled
+        user.must_change_password = must_change_password
+        secret = None
+        if enrolled:
+            secret = totp.new_secret()
+            totp.seal_secret(services().protector, user, secret)
+            user.totp_enabled = True
         user.active = active
-        secret = totp.open_secret(services().protector, user)
         db.commit()
-        assert secret is not None
         return user.id, secret
 
 

@@ -29,9 +29,15 @@ def add_case(db, n: int) -> tuple[int, int]:
     return inquiry, call
 
 
+#: The states of an offer that was not (yet) taken.
+NOT_TAKEN = ("placing", "ringing", "missed", "rejected", "canceled", "lost")
+
+
 @pytest.fixture
 def world(app):
-    """Two handlers (with staff accounts) and four cases: one each connected, one offered."""
+    """Two handlers (with staff accounts) and cases: Anna connected to one, accepted an offer
+    for one, was offered others without taking them (ringing now, missed, lost to another
+    handler under ring-all, …); Borys connected to one."""
     with app.app_context():
         db = db_session()
         protector = services().protector
@@ -42,12 +48,15 @@ def world(app):
             )
         cases = {
             key: add_case(db, n)
-            for n, key in enumerate(["connected", "accepted", "missed", "other"])
+            for n, key in enumerate(["connected", "accepted", "other", *NOT_TAKEN])
         }
         db.add(QueueEntry(interaction_id=cases["connected"][1], language="uk", kind="other",
                           handler_id=ids["anna"], state="done"))  # fmt: skip
         db.add(Offer(interaction_id=cases["accepted"][1], handler_id=ids["anna"], state="accepted"))
-        db.add(Offer(interaction_id=cases["missed"][1], handler_id=ids["anna"], state="missed"))
+        for state in NOT_TAKEN:  # offered, never taken: the call waits, or went elsewhere
+            db.add(Offer(interaction_id=cases[state][1], handler_id=ids["anna"], state=state))
+            db.add(QueueEntry(interaction_id=cases[state][1], language="uk", kind="other",
+                              state="offered" if state in ("placing", "ringing") else "waiting"))  # fmt: skip
         db.add(QueueEntry(interaction_id=cases["other"][1], language="uk", kind="other",
                           handler_id=ids["borys"], state="done"))  # fmt: skip
         db.commit()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pyotp
 from sqlalchemy import select
 
 from db import db_session
@@ -25,20 +24,22 @@ def actions(app) -> list[str]:
         return list(db_session().scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
 
 
-def test_create_admin_prompts_for_the_password_and_prints_the_enrolment_once(app, caplog) -> None:
+def test_create_admin_prompts_for_the_password_and_shows_no_totp_secret(app, caplog) -> None:
+    """The operator never sees the new account's TOTP secret: none exists until its owner's
+    first login makes it; that login must replace the password the operator typed."""
     result = run(
         app, "create-admin", "--username", "Root", "--display-name", "Ada",
         input=f"{PASSWORD}\n{PASSWORD}\n",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    (uri,) = URI.findall(result.output)
+    assert not URI.search(result.output) and "secret=" not in result.output
+    assert "choose a new password" in result.output
     assert PASSWORD not in result.output.replace("Password", "")
     with app.app_context():
         user = db_session().scalar(select(StaffUser).where(StaffUser.username == "root"))
         assert user.role == "admin" and not user.totp_enabled
-        secret = totp.open_secret(services().protector, user)
-    assert pyotp.parse_uri(uri).secret == secret
-    assert secret not in caplog.text and PASSWORD not in caplog.text
+        assert user.totp_ciphertext is None and user.must_change_password
+    assert PASSWORD not in caplog.text
     again = run(
         app, "create-admin", "--username", "root2", "--display-name", "B", "--generate-password"
     )
@@ -69,8 +70,19 @@ def test_create_role_disable_enable_reset_list(app, client) -> None:
     assert run(app, "disable", "olena").exit_code == 0
     assert client.get("/console/").status_code == 302  # her session ended with the account
     assert run(app, "enable", "olena").exit_code == 0
+    with app.app_context():  # she had enrolled and changed her password
+        user = db_session().get(StaffUser, user_id)
+        user.must_change_password = False
+        totp.seal_secret(services().protector, user, totp.new_secret())
+        user.totp_enabled = True
+        db_session().commit()
     reset = run(app, "reset", "olena", "--generate-password")
-    assert reset.exit_code == 0 and URI.search(reset.output)
+    assert reset.exit_code == 0 and not URI.search(reset.output)
+    assert re.search(r"password for olena \(shown once\): \S{16,}", reset.output)
+    with app.app_context():  # a new password to change at the next login, a new enrolment
+        user = db_session().get(StaffUser, user_id)
+        assert user.must_change_password and not user.totp_enabled
+        assert user.totp_ciphertext is None and user.totp_last_step is None
     listing = run(app, "list")
     assert "olena" in listing.output and "supervisor" in listing.output
     assert "totp-pending" in listing.output

@@ -7,7 +7,16 @@ import contextlib
 import pytest
 import redis
 
-from staff.ratelimit import ACCOUNT, ADDRESS, PAIR, LoginLimiter, LoginThrottled
+from staff.ratelimit import (
+    ACCOUNT,
+    ADDRESS,
+    PAIR,
+    HashingBusy,
+    HashingGate,
+    LoginLimiter,
+    LoginThrottled,
+    throttle_address,
+)
 from tests.staff.support import PASSWORD, code, csrf_token, make_user
 from tests.support import handles
 
@@ -98,6 +107,53 @@ def test_redis_keys_hold_no_username_or_address(app, limiter) -> None:
     limiter.charge("olena", OFFICE, known=False)
     keys = b" ".join(handles(app).redis.keys("*"))
     assert b"olena" not in keys and OFFICE.encode() not in keys
+
+
+@pytest.mark.parametrize(
+    "address,counted",
+    [
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("192.0.2.7", "192.0.2.7"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_the_throttle_counts_an_ipv6_client_by_its_64(address, counted) -> None:
+    assert throttle_address(address) == counted
+
+
+def test_addresses_of_one_ipv6_64_share_their_counters(limiter) -> None:
+    """One subscriber's /64 holds 2^64 addresses: a new one per guess gains nothing."""
+    for n in range(PAIR.free):
+        limiter.charge("olena", f"2001:db8:5:6::{n + 1:x}", known=True)
+    with pytest.raises(LoginThrottled):
+        limiter.charge("olena", "2001:db8:5:6:ffff::1", known=True)
+    limiter.charge("olena", "2001:db8:5:7::1", known=True)  # the next /64 is someone else
+
+
+def test_the_hashing_gate_bounds_hashes_across_processes(app, clock) -> None:
+    svc = handles(app)
+    other_process = redis.Redis.from_url(svc.settings.redis_url or "")
+    try:
+        here = HashingGate(svc.redis, 2, clock=clock)
+        there = HashingGate(other_process, 2, clock=clock)
+        with here.slot(), there.slot():
+            with pytest.raises(HashingBusy), here.slot():
+                pass
+            with pytest.raises(HashingBusy), there.slot():
+                pass
+        with here.slot(), there.slot():  # given back when each block ended
+            pass
+        # A slot left by a process killed while hashing is freed after STALE_S.
+        svc.redis.zadd(HashingGate.KEY, {"a-killed-process": clock.now})
+        with there.slot(), pytest.raises(HashingBusy), here.slot():
+            pass
+        clock.now += HashingGate.STALE_S + 1
+        with here.slot(), there.slot():
+            pass
+    finally:
+        other_process.close()
 
 
 # Through the real login pages ------------------------------------------------------------

@@ -9,7 +9,7 @@ import urllib.parse
 import pyotp
 from sqlalchemy import text
 
-from db import db_session
+from db import database, db_session
 from services import services
 from staff import totp
 from staff.models import StaffUser
@@ -43,16 +43,66 @@ def test_codes_of_neighbouring_steps_pass_and_each_only_once(app) -> None:
     now = time.time()
     generator = pyotp.TOTP(secret)
     with app.app_context():
-        user = db_session().get(StaffUser, user_id)
+        db = db_session()
+        user = db.get(StaffUser, user_id)
         protector = services().protector
-        assert not totp.verify_code(protector, user, generator.at(now - 90), now)  # too old
-        assert totp.verify_code(protector, user, generator.at(now - 30), now)  # clock drift
-        assert totp.verify_code(protector, user, generator.at(now), now)
-        assert not totp.verify_code(protector, user, generator.at(now), now)  # replayed
-        assert not totp.verify_code(protector, user, generator.at(now - 30), now)  # older step
-        assert totp.verify_code(protector, user, generator.at(now + 30), now)
-        assert not totp.verify_code(protector, user, "12345", now)
-        assert not totp.verify_code(protector, user, "abcdef", now)
+
+        def consume(code: str) -> bool:
+            used = totp.consume_code(db, protector, user, code, now)
+            db.commit()
+            return used
+
+        assert not consume(generator.at(now - 90))  # too old
+        assert consume(generator.at(now - 30))  # clock drift
+        assert consume(generator.at(now))
+        assert not consume(generator.at(now))  # replayed
+        assert not consume(generator.at(now - 30))  # older step
+        assert consume(generator.at(now + 30))
+        assert not consume("12345")
+        assert not consume("abcdef")
+        assert user.totp_last_step == int(now // 30) + 1
+
+
+def test_a_code_is_used_up_in_the_database_not_in_the_object(app) -> None:
+    """Two requests that loaded the account before either used the code (two processes): the
+    second one's conditional UPDATE matches no row, whatever its copy of the row says."""
+    user_id, secret = make_user(app, "handler", "olena")
+    code = pyotp.TOTP(secret).now()
+    with app.app_context():
+        first = database().session_factory()
+        second = database().session_factory()
+        try:
+            mine = first.get(StaffUser, user_id)
+            first.commit()  # (SQLite: one transaction at a time holds the lock)
+            theirs = second.get(StaffUser, user_id)
+            second.commit()
+            assert theirs.totp_last_step is None
+            assert totp.consume_code(first, services().protector, mine, code)
+            first.commit()
+            assert theirs.totp_last_step is None  # its stale copy
+            assert not totp.consume_code(second, services().protector, theirs, code)
+            second.commit()
+        finally:
+            first.close()
+            second.close()
+
+
+def test_an_enrolment_is_confirmed_once_and_never_over_an_enrolled_account(app) -> None:
+    user_id, _ = make_user(app, "handler", "olena", enrolled=False)
+    mine, theirs = totp.new_secret(), totp.new_secret()
+    with app.app_context():
+        db = db_session()
+        user = db.get(StaffUser, user_id)
+        protector = services().protector
+        assert not totp.confirm_enrolment(db, protector, user, mine, "000000" if pyotp.TOTP(
+            mine).now() != "000000" else "111111")  # fmt: skip
+        assert totp.confirm_enrolment(db, protector, user, mine, pyotp.TOTP(mine).now())
+        db.commit()
+        assert user.totp_enabled and totp.open_secret(protector, user) == mine
+        # Another pending login's secret (an attacker's copy) cannot replace it.
+        assert not totp.confirm_enrolment(db, protector, user, theirs, pyotp.TOTP(theirs).now())
+        db.commit()
+        assert totp.open_secret(protector, user) == mine
 
 
 def test_provisioning_uri_and_qr_code() -> None:
