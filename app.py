@@ -120,6 +120,8 @@ def schedule_periodic_jobs(app: Flask, settings: Settings) -> None:
     jobs.every(app, 3600, "recordings.jobs.apply_retention", name="recordings-retention",
                timeout_s=1800)  # fmt: skip
     jobs.every(app, 600, "recordings.jobs.resume_stalled", name="recordings-resume")
+    # Blocklist entries whose block has ended are deleted, hourly.
+    jobs.every(app, 3600, "ivr.jobs.purge_expired_blocks", name="blocklist-purge")
     # Ended calls left at the carrier (their records hold callers' and handlers' numbers).
     jobs.every(app, 600, "recordings.jobs.sweep_carrier_calls", name="carrier-calls-sweep")
 

@@ -46,6 +46,10 @@ SERVE_PARTS = ("all", "webhooks", "console")
 #: More proxies than this in front of one app is a typo, not a deployment.
 MAX_TRUSTED_PROXIES = 10
 
+#: The flood limits' window is at most a day; a blocklist entry lasts at most ten years.
+MAX_CALL_LIMIT_WINDOW_S = 24 * 3600
+MAX_BLOCKLIST_DAYS = 3650
+
 #: The largest recording download (``RECORDING_MAX_BYTES``) by default: the longest recording
 #: the carrier can hand over, in its format. Twilio ends a call after 4 hours (its default call
 #: limit) and serves recordings as WAV, 8 kHz 16-bit mono PCM: 16,000 bytes a second, so
@@ -249,6 +253,17 @@ class Settings:
     #: the login throttle, sessions and the audit log see it. 0: the headers are ignored (a
     #: client could forge them) and the address is the TCP peer's.
     trusted_proxies: int = 0
+    #: Flood limits (``ivr/screening.py``): calls admitted from one number per window (more are
+    #: answered with <Reject>); calls admitted from all withheld numbers together per window
+    #: (they have no number to count by); the window in seconds. 0 turns a limit off.
+    call_limit_per_number: int = 6
+    call_limit_withheld: int = 30
+    call_limit_window_s: int = 600
+    #: Places in the queue one number may hold at once (waiting, offered, being called back);
+    #: one more call from it goes to the message box. 0: no limit. Withheld numbers are exempt.
+    routing_max_waiting_per_number: int = 1
+    #: The longest a supervisor may put a number on the blocklist for.
+    blocklist_max_days: int = 90
     #: What this process serves (``SERVE_PARTS``); the other part's paths answer 404.
     serve: str = "all"
     #: The URL ``flask migrate`` connects with (the role that owns the tables); empty: the
@@ -443,6 +458,21 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
             env_map.get("STAFF_MAX_PASSWORD_HASHES"), 2, "STAFF_MAX_PASSWORD_HASHES"
         ),
         trusted_proxies=env_nonnegative(env_map.get("TRUSTED_PROXIES"), 0, "TRUSTED_PROXIES"),
+        call_limit_per_number=env_nonnegative(
+            env_map.get("CALL_LIMIT_PER_NUMBER"), 6, "CALL_LIMIT_PER_NUMBER"
+        ),
+        call_limit_withheld=env_nonnegative(
+            env_map.get("CALL_LIMIT_WITHHELD"), 30, "CALL_LIMIT_WITHHELD"
+        ),
+        call_limit_window_s=env_nonnegative(
+            env_map.get("CALL_LIMIT_WINDOW_S"), 600, "CALL_LIMIT_WINDOW_S"
+        ),
+        routing_max_waiting_per_number=env_nonnegative(
+            env_map.get("ROUTING_MAX_WAITING_PER_NUMBER"), 1, "ROUTING_MAX_WAITING_PER_NUMBER"
+        ),
+        blocklist_max_days=env_nonnegative(
+            env_map.get("BLOCKLIST_MAX_DAYS"), 90, "BLOCKLIST_MAX_DAYS"
+        ),
         serve=env_choice(env_map.get("HOTLINE_SERVE"), "all", "HOTLINE_SERVE", SERVE_PARTS),
         migration_database_url=env_map.get("MIGRATION_DATABASE_URL", ""),
         case_outcomes=parse_codes(
@@ -465,6 +495,16 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         raise SettingsError(
             f"TRUSTED_PROXIES is the number of reverse proxies in front of the app (0 to "
             f"{MAX_TRUSTED_PROXIES}), not {settings.trusted_proxies}"
+        )
+    if not 1 <= settings.call_limit_window_s <= MAX_CALL_LIMIT_WINDOW_S:
+        raise SettingsError(
+            f"CALL_LIMIT_WINDOW_S is the flood limits' window in seconds (1 to "
+            f"{MAX_CALL_LIMIT_WINDOW_S}), not {settings.call_limit_window_s}"
+        )
+    if not 1 <= settings.blocklist_max_days <= MAX_BLOCKLIST_DAYS:
+        raise SettingsError(
+            f"BLOCKLIST_MAX_DAYS must be from 1 to {MAX_BLOCKLIST_DAYS}, "
+            f"not {settings.blocklist_max_days}"
         )
     if settings.env == "production" and not settings.public_base_url.startswith("https://"):
         raise SettingsError("PUBLIC_BASE_URL must be https:// in production")

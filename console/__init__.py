@@ -40,6 +40,7 @@ VIEW_MODULES = (
     "console.dashboard_views",
     "console.account_views",
     "console.retention_views",
+    "console.blocklist_views",
 )
 
 

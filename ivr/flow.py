@@ -24,6 +24,7 @@ SYSTEM_PROMPTS = (
     "no_input",
     "invalid",
     "operators_busy",
+    "already_waiting",
     "operators_busy_no_callback",
     "message_thanks",
     "message_retry",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from db import db_session
+from inquiries import blocklist
 from ivr import journal
 from services import services
 
@@ -18,3 +19,14 @@ def replay_fallback_journal() -> int:
     if applied:
         log.info("fallback journal: %d entries replayed into the database", applied)
     return applied
+
+
+def purge_expired_blocks() -> int:
+    """Delete the blocklist entries whose block has ended (each audited): the hash of a number
+    is kept no longer than its block."""
+    db = db_session()
+    purged = blocklist.purge_expired(db)
+    db.commit()
+    if purged:
+        log.info("blocklist: %d expired entries deleted", purged)
+    return purged

@@ -17,7 +17,7 @@ from werkzeug.exceptions import Forbidden, HTTPException
 from db import db_session
 from inquiries.models import FINAL_CALL_STATUSES
 from inquiries.service import RECORDING_STATUS_RANK, CallLog, CallState
-from ivr import fallback, journal
+from ivr import fallback, journal, screening
 from ivr.flow import Flow, Node
 from ivr.twiml import (
     PromptAudio,
@@ -43,6 +43,8 @@ _SID = re.compile(r"^[A-Za-z]{2}[0-9a-fA-F]{32}$")
 _RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
 _ONE_KEY = re.compile(r"^[0-9*#]$")
 JOURNAL_REPLAY_JOB = "ivr-fallback-journal-replay"
+#: The final statuses of a call the carrier never answered (``<Reject>`` as the first verb).
+NEVER_ANSWERED = ("busy", "no-answer")
 
 
 def flow() -> Flow:
@@ -146,6 +148,12 @@ def enter_node(
 @bp.post("/voice/incoming")
 @twilio_webhook
 def incoming() -> VoiceResponse:
+    """A call comes in: screened first (the blocklist, the rate limits: ``ivr.screening``); a
+    refused call gets ``<Reject>`` alone and nothing is written. Else its case and call, and
+    the first menu."""
+    refused = screening.screen_incoming(call_sid())
+    if refused is not None:
+        return refused
     calls = call_log()
     call = current_call(calls)
     if call is not None:
@@ -306,9 +314,16 @@ def _store_recording(calls: CallLog, call: CallState, status: str | None) -> Non
 @bp.post("/voice/status")
 @twilio_webhook
 def call_status() -> str:
-    """Call status callback: moves a call forward only; duplicates and late ones are no-ops."""
+    """Call status callback: moves a call forward only; duplicates and late ones are no-ops.
+
+    An inbound call the carrier never answered (``busy``, ``no-answer``: what ``<Reject>``
+    gives) and that we never saw is one that screening refused: nothing is written for it."""
     calls = call_log()
     status = form_value("CallStatus", 32)
+    sid = call_sid()
+    inbound = form_value("Direction", 32) in ("", "inbound")
+    if status in NEVER_ANSWERED and inbound and sid is not None and calls.find(sid) is None:
+        return EMPTY_TWIML
     call = current_call(calls, status="ringing")
     ended = None
     if call is not None:

@@ -7,7 +7,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import inquiries.models  # noqa: F401 - registers the tables on Base.metadata
+import inquiries.blocklist  # registers the tables on Base.metadata
+import inquiries.models  # noqa: F401
 import recordings.models  # noqa: F401
 import routing.models  # noqa: F401
 import staff.models  # noqa: F401

@@ -7,6 +7,15 @@ renders ``<Enqueue>`` with our waitUrl and action. Otherwise — nobody on duty,
 or Redis down — the message box with a callback request on the case, as before routing. A
 caller who withheld their number cannot be called back: their message box says so, and no
 call-back is requested on the case.
+
+One place in the queue per number (``ROUTING_MAX_WAITING_PER_NUMBER``): a caller whose number
+already holds that many places (waiting, being offered, being called back) hears
+``already_waiting`` and gets the message box with a callback request, so a flood from one
+number takes one place, not every place. Not a hang-up: the caller may be a genuine one whose
+earlier call the carrier has not yet reported as ended. Places are counted by the caller row
+(unique on the number's keyed hash), under a lock on that row, so two calls from one number
+at the same moment cannot both take a place. Withheld callers are exempt (each call is a caller
+of its own: there is no number to count by).
 """
 
 from __future__ import annotations
@@ -17,10 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.orm import Session
 
-from inquiries.models import Inquiry, utcnow
+from inquiries.models import Caller, Inquiry, Interaction, utcnow
 from inquiries.service import CallLog, CallState
 from jobs import enqueue
 from routing.models import Handler, QueueEntry
@@ -36,10 +45,14 @@ QUEUE = "queue"
 #: The carrier queue every waiting caller sits in (the order is the routing core's, not its).
 QUEUE_NAME = "hotline"
 ON_DUTY = ("available", "offered", "on_call", "wrap_up")
+#: The queue entry states that hold a caller's place (see ``ROUTING_MAX_WAITING_PER_NUMBER``).
+HOLDING_A_PLACE = ("waiting", "offered", "calling_back")
 
 _entry = QueueEntry.__table__
 _handler = Handler.__table__
 _inquiry = Inquiry.__table__
+_caller = Caller.__table__
+_interaction = Interaction.__table__
 
 
 @dataclass(frozen=True)
@@ -88,15 +101,19 @@ def message_box_prompt(call: CallState | None) -> str:
     return "operators_busy_no_callback" if call is not None and call.withheld else "operators_busy"
 
 
-def _to_message_box(log: CallLog, call: CallState, reason: str) -> Handover:
+def _to_message_box(
+    log: CallLog, call: CallState, reason: str, prompt: str | None = None
+) -> Handover:
     """The call-back request (unless withheld) and the message box."""
     requested = log.request_callback(call, reason)
     return Handover(action=MESSAGE_BOX, callback_requested=requested,
-                    prompt=message_box_prompt(call))  # fmt: skip
+                    prompt=prompt or message_box_prompt(call))  # fmt: skip
 
 
-def _message_box(log: CallLog, call: CallState, reason: str, why: str) -> Handover:
-    handover = _to_message_box(log, call, reason)
+def _message_box(
+    log: CallLog, call: CallState, reason: str, why: str, prompt: str | None = None
+) -> Handover:
+    handover = _to_message_box(log, call, reason, prompt)
     log.add_event(
         call,
         "HANDOVER",
@@ -104,6 +121,35 @@ def _message_box(log: CallLog, call: CallState, reason: str, why: str) -> Handov
         dedupe_key=f"handover:{call.provider_sid}",
     )
     return handover
+
+
+def places_held_by_caller(log: CallLog, call: CallState) -> int:
+    """Places in the queue the call's caller holds with their other calls. Locks the caller's
+    row first (PostgreSQL; SQLite's transactions already take turns), so two hand-overs of one
+    caller count one after the other."""
+    caller_id = log.conn.execute(
+        select(_inquiry.c.caller_id).where(_inquiry.c.id == call.inquiry_id)
+    ).scalar_one()
+    log.conn.execute(select(_caller.c.id).where(_caller.c.id == caller_id).with_for_update())
+    held = (
+        select(func.count())
+        .select_from(
+            _entry.join(_interaction, _interaction.c.id == _entry.c.interaction_id).join(
+                _inquiry, _inquiry.c.id == _interaction.c.inquiry_id
+            )
+        )
+        .where(
+            _inquiry.c.caller_id == caller_id,
+            _entry.c.state.in_(HOLDING_A_PLACE),
+            _entry.c.interaction_id != call.interaction_id,
+        )
+    )
+    return int(log.conn.execute(held).scalar_one())
+
+
+def _has_entry(log: CallLog, call: CallState) -> bool:
+    found = select(_entry.c.id).where(_entry.c.interaction_id == call.interaction_id)
+    return log.conn.execute(found).first() is not None
 
 
 def hand_over(log: CallLog, call: CallState, reason: str) -> Handover:
@@ -114,6 +160,15 @@ def hand_over(log: CallLog, call: CallState, reason: str) -> Handover:
         return _message_box(log, call, reason, "nobody on duty")
 
     svc = services()
+    most = svc.settings.routing_max_waiting_per_number
+    if (
+        not call.withheld
+        and most > 0
+        and not _has_entry(log, call)  # a carrier retry keeps what was decided
+        and places_held_by_caller(log, call) >= most
+    ):
+        return _message_box(log, call, reason, "already waiting", prompt="already_waiting")
+
     priority = log.conn.execute(
         select(_inquiry.c.priority).where(_inquiry.c.id == call.inquiry_id)
     ).scalar_one()

@@ -33,13 +33,18 @@ MAX_ITEMS = 50
 _UNSET: Any = object()
 
 
+def looks_like_a_phone_number(text: str) -> bool:
+    """Whether ``text`` holds something shaped like a phone number (what ``record`` refuses)."""
+    return bool(_PHONE_LIKE.search(text) or _PLUS_DIGIT.search(text))
+
+
 def _checked(name: str, value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
         if len(value) > MAX_STRING:
             raise ValueError(f"audit detail {name!r} is longer than {MAX_STRING} characters")
-        if _PHONE_LIKE.search(value) or _PLUS_DIGIT.search(value):
+        if looks_like_a_phone_number(value):
             raise ValueError(f"audit detail {name!r} looks like a phone number: pass ids only")
         return value
     if isinstance(value, list | tuple) and len(value) <= MAX_ITEMS:

@@ -102,6 +102,13 @@ def test_production_refuses_a_public_url_without_https(production, url) -> None:
         ({"HOTLINE_DATA_KEYS": "k1:ключ-не-base64"}, "not base64"),
         ({"HOTLINE_DATA_KEYS": " , "}, "HOTLINE_DATA_KEYS"),
         ({"HOTLINE_PHONE_HMAC_KEY": b64key(1, 8)}, "HOTLINE_PHONE_HMAC_KEY"),
+        ({"CALL_LIMIT_PER_NUMBER": "-1"}, "CALL_LIMIT_PER_NUMBER"),
+        ({"CALL_LIMIT_WITHHELD": "many"}, "CALL_LIMIT_WITHHELD"),
+        ({"CALL_LIMIT_WINDOW_S": "0"}, "CALL_LIMIT_WINDOW_S"),
+        ({"CALL_LIMIT_WINDOW_S": "86401"}, "CALL_LIMIT_WINDOW_S"),
+        ({"ROUTING_MAX_WAITING_PER_NUMBER": "one"}, "ROUTING_MAX_WAITING_PER_NUMBER"),
+        ({"BLOCKLIST_MAX_DAYS": "0"}, "BLOCKLIST_MAX_DAYS"),
+        ({"BLOCKLIST_MAX_DAYS": "3651"}, "BLOCKLIST_MAX_DAYS"),
         ({"HOTLINE_SERVE": "web"}, "HOTLINE_SERVE must be one of all, webhooks, console"),
         ({"STAFF_MAX_PASSWORD_HASHES": "0"}, "STAFF_MAX_PASSWORD_HASHES"),
         ({"STAFF_MAX_PASSWORD_HASHES": "two"}, "STAFF_MAX_PASSWORD_HASHES"),
@@ -111,6 +118,21 @@ def test_bad_values_are_clear_errors(production, changes, named) -> None:
     with pytest.raises(SettingsError) as raised:
         load_settings({**production, **changes})
     assert named in str(raised.value)
+
+
+def test_the_flood_limits_are_read_from_the_environment(production) -> None:
+    settings = load_settings(
+        {**production, "CALL_LIMIT_PER_NUMBER": "3", "CALL_LIMIT_WITHHELD": "0",
+         "CALL_LIMIT_WINDOW_S": "3600", "ROUTING_MAX_WAITING_PER_NUMBER": "2",
+         "BLOCKLIST_MAX_DAYS": "30"}
+    )  # fmt: skip
+    assert (settings.call_limit_per_number, settings.call_limit_withheld) == (3, 0)
+    assert settings.call_limit_window_s == 3600 and settings.blocklist_max_days == 30
+    assert settings.routing_max_waiting_per_number == 2
+    defaults = load_settings(production)
+    assert (defaults.call_limit_per_number, defaults.call_limit_withheld) == (6, 30)
+    assert (defaults.call_limit_window_s, defaults.routing_max_waiting_per_number) == (600, 1)
+    assert defaults.blocklist_max_days == 90
 
 
 def test_a_bad_value_is_an_error_outside_production_too(tmp_path: Path) -> None:

@@ -55,6 +55,9 @@ EXPECTED: dict[str, str | frozenset[str]] = {
     "console.board_live": frozenset({"supervisor", "admin"}),
     "console.board_presence": frozenset({"supervisor", "admin"}),
     "console.dashboard": frozenset({"supervisor", "auditor", "admin"}),
+    "console.blocklist_page": frozenset({"supervisor", "admin"}),
+    "console.blocklist_add": frozenset({"supervisor", "admin"}),
+    "console.blocklist_remove": frozenset({"supervisor", "admin"}),
 }
 #: Endpoints served without a guard on purpose.
 UNGUARDED = {"console.static"}

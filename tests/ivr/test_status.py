@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from db import db_session
-from inquiries.models import CallEvent, Interaction
+from inquiries.models import Caller, CallEvent, Interaction
 from tests.conftest import call_params, new_call_sid
 
 
@@ -75,13 +75,34 @@ def test_any_order_ends_in_the_final_status(carrier, app, order):
     assert row.status == "completed"
 
 
-@pytest.mark.parametrize("final", ["busy", "failed", "no-answer", "canceled"])
+@pytest.mark.parametrize("final", ["failed", "canceled"])
 def test_other_final_statuses_are_kept_and_final(carrier, app, final):
     sid = new_call_sid()
     status(carrier, sid, final)
     status(carrier, sid, "completed", CallDuration="3")
     row, _ = interaction_of(app, sid)
     assert row.status == final
+
+
+@pytest.mark.parametrize("final", ["busy", "no-answer"])
+def test_never_answered_statuses_of_a_known_call_are_kept_and_final(carrier, app, final):
+    sid = new_call_sid()
+    carrier.twiml("/voice/incoming", call_params(sid))
+    status(carrier, sid, final)
+    status(carrier, sid, "completed", CallDuration="3")
+    row, _ = interaction_of(app, sid)
+    assert row.status == final
+
+
+@pytest.mark.parametrize("final", ["busy", "no-answer"])
+def test_the_status_of_a_call_never_answered_nor_seen_writes_nothing(carrier, app, final):
+    """What <Reject> gives: a call that screening refused leaves no caller, case or call."""
+    sid = new_call_sid()
+    status(carrier, sid, final)
+    with app.app_context():
+        assert db_session().scalar(select(func.count()).select_from(Interaction)) == 0
+        assert db_session().scalar(select(func.count()).select_from(Caller)) == 0
+        assert db_session().scalar(select(func.count()).select_from(CallEvent)) == 0
 
 
 def test_unknown_parameters_and_statuses_are_ignored(carrier, app):

@@ -44,10 +44,10 @@ def on_duty(app, svc, core, *, languages=("ru",)) -> int:
     return hid
 
 
-def ask_for_a_person(carrier, sid: str):
-    carrier.twiml("/voice/incoming", call_params(sid, CALLER))
-    carrier.twiml("/voice/ivr/language?attempt=1", call_params(sid, CALLER, Digits="1"))
-    return carrier.twiml("/voice/ivr/main?attempt=1", call_params(sid, CALLER, Digits="0"))
+def ask_for_a_person(carrier, sid: str, caller: str = CALLER):
+    carrier.twiml("/voice/incoming", call_params(sid, caller))
+    carrier.twiml("/voice/ivr/language?attempt=1", call_params(sid, caller, Digits="1"))
+    return carrier.twiml("/voice/ivr/main?attempt=1", call_params(sid, caller, Digits="0"))
 
 
 def entries(svc) -> list[QueueEntry]:
@@ -155,7 +155,7 @@ def test_the_wait_announces_the_estimate_once_a_call_was_handled(app, carrier, s
     assert flow.text("ru", "queue_estimate_seconds").format(seconds=5) in said()
 
     other = new_call_sid()
-    ask_for_a_person(carrier, other)
+    ask_for_a_person(carrier, other, "+79161234568")  # another caller (one place per number)
     with svc.session_factory() as session:  # the handler has talked to the other caller 60 s
         row = session.scalars(select(QueueEntry).order_by(QueueEntry.id.desc())).first()
         row.state, row.handler_id = "connected", hid
