@@ -20,6 +20,10 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+#: No runtime control socket: nothing here uses it, and the ``web`` and ``console`` masters of one
+#: host would otherwise both take the same default path (``~/.gunicorn/gunicorn.ctl``).
+control_socket_disable = True
+
 
 def is_loopback(bind: str) -> bool:
     """Whether a gunicorn ``--bind`` value reaches only this host."""
