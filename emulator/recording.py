@@ -62,21 +62,35 @@ def record(runner: CallRunner, el: ET.Element) -> None:
     rec = new_recording(carrier, call.sid, "RecordVerb")
     carrier.recording_callback(rec, callback, callback_method, events, "in-progress")
     start = clock.now()
+    limit = start + max_length
     pieces: list[tuple[float, object]] = []
     last_sound = start
+    speaking_until: float | None = None  # the caller is talking until then
     ended_by = ""
     call.activity = "record"
     try:
         while True:
-            limits = [start + max_length]
-            if timeout > 0:
-                limits.append(last_sound + timeout)
-            event = call.mailbox.get(max(0.0, min(limits) - clock.now()))
+            # maxLength counts recorded time, talking or not: it ends an utterance midway.
+            # The silence timeout only starts once the caller stops talking.
+            if speaking_until is not None:
+                deadline = min(limit, speaking_until)
+            elif timeout > 0:
+                deadline = min(limit, last_sound + timeout)
+            else:
+                deadline = limit
+            event = call.mailbox.get(max(0.0, deadline - clock.now()))
             runner.churn = 0
             if event is None:
-                break
+                now = clock.now()
+                if speaking_until is not None and now < limit - 1e-9:
+                    if now < speaking_until - 1e-9:
+                        continue
+                    speaking_until, last_sound = None, now  # the utterance is over
+                    call.activity = "record"
+                    continue
+                break  # maxLength reached, or the silence timeout
             kind = event[0]
-            if kind == "hangup":
+            if kind == "hangup":  # the message ends there; what was said so far is kept
                 ended_by = "hangup"
                 break
             if kind in ("end", "redirect"):
@@ -89,26 +103,28 @@ def record(runner: CallRunner, el: ET.Element) -> None:
                     break
                 continue
             if kind == "speech":
-                pieces.append((clock.now() - start, event[3]))
+                now = clock.now()
+                pieces.append((now - start, event[3]))
+                until = now + event[2]
+                speaking_until = until if speaking_until is None else max(speaking_until, until)
                 call.activity = "listening"
-                runner.wait_media(event[2])
-                call.activity = "record"
-                last_sound = clock.now()
                 continue
             runner.handle_event(event)
     finally:
         if call.activity in ("record", "listening"):
             call.activity = "media"
-    end = min(clock.now(), start + max_length)
+    end = min(clock.now(), limit)
     track = None
-    if pieces:
+    # what was said up to the end (a hang-up, a key or maxLength cuts an utterance short)
+    heard = [(o, p[: round((end - start - o) * 1000)]) for o, p in pieces if o < end - start]
+    heard = [(o, p) for o, p in heard if len(p) > 0]
+    if heard:
         if trim == "do-not-trim":
-            track = audio.mix(pieces, end - start)
+            track = audio.mix(heard, end - start)
         else:
-            first = pieces[0][0]
-            last = max(offset + audio.seconds_of(piece) for offset, piece in pieces)
-            track = audio.mix([(o - first, p) for o, p in pieces], last - first)
-        track = track[: max_length * 1000]
+            first = heard[0][0]
+            last = max(offset + audio.seconds_of(piece) for offset, piece in heard)
+            track = audio.mix([(o - first, p) for o, p in heard], last - first)
     complete(carrier, rec, track)
     if track is None:
         carrier.recording_callback(rec, callback, callback_method, events, "absent")

@@ -133,6 +133,40 @@ def test_a_message_ends_encrypted_in_the_store_and_gone_at_the_carrier(hotline):
     assert hotline.emulator.media_requests(row.recording_sid) == 1
 
 
+def test_a_caller_who_hangs_up_mid_message_leaves_it_on_their_case(hotline):
+    """A voicemail caller ends the message by hanging up, often mid-sentence. Twilio requests
+    the <Record> action with ``Digits=hangup`` and the recording status callback follows: what
+    was said until the hang-up is the message, on the caller's case, stored like any other."""
+    call = hotline.dial(CALLER)
+    call.press("1")
+    call.press("0")  # nobody on duty: the message box
+    call.say(
+        "Мне нужна помощь, перезвоните мне вечером, пожалуйста, после шести часов",
+        language="ru-RU",
+        listen=False,
+    )
+    hotline.emulator.wait(2)  # two seconds into the sentence, the caller hangs up
+    call.hang_up()
+    hotline.emulator.settle()
+    assert call.status == "completed"
+    row = recording_of(hotline, call.sid)
+    assert (row.kind, row.state, row.carrier_duration_s) == ("message", "pending", 2)
+    with hotline.app.app_context():
+        interaction = db_session().get(Interaction, row.interaction_id)
+        assert interaction.inquiry_id is not None  # the caller's case
+        assert (interaction.recording_sid, interaction.recording_status) == (
+            row.recording_sid,
+            "completed",
+        )
+        left = [e.data for e in interaction.events if e.event == "MESSAGE_LEFT"]
+        assert left == [{"recording_sid": row.recording_sid, "duration_s": 2, "ended_by": "hangup"}]
+
+    drain(hotline)
+    row = recording_of(hotline, call.sid)
+    assert_stored_and_gone(hotline, row)
+    assert abs(row.duration_ms / 1000 - 2.0) < 0.1
+
+
 def test_a_recorded_conversation_ends_encrypted_and_gone_at_the_carrier(hotline):
     add_handler(hotline, HANDLER_A, "Anna")
     call = queued_caller(hotline)

@@ -193,3 +193,77 @@ def test_fail_media_injects_download_failures_then_serves_the_audio(emu, twiml_a
     emu.fail_media(sid, times=1)
     emu.fail_media(sid, times=0)  # cleared
     assert http_get(base + ".wav", auth=auth).status_code == 200
+
+
+def test_max_length_ends_the_recording_while_the_caller_is_still_talking(emu, twiml_app, hotline):
+    """Twilio's <Record> page, maxLength: "If you set maxLength to 30, the recording will
+    automatically end after 30 seconds of recorded time has elapsed" — and "When recording is
+    finished, Twilio will make a GET or POST request to this URL [action]". The action comes
+    when maxLength is reached, not when the caller stops talking."""
+    twiml_app.route("/voice", twiml('<Record maxLength="5" action="/r"/>'))
+    twiml_app.route("/r", twiml("<Say>Thank you</Say>", '<Pause length="60"/>'))
+    call = emu.dial(CALLER, HOTLINE)
+    (beep,) = call.heard
+    call.speak_for(20, listen=False)  # a long message, still being spoken
+    call.wait(5)
+    (form,) = twiml_app.forms("/r")
+    assert form["RecordingDuration"] == "5"
+    assert "Digits" not in form
+    assert call.activity == "media"  # the action's TwiML plays while the caller talks on
+    (thanks,) = [h for h in call.heard if h.kind == "say"]
+    assert thanks.text == "Thank you" and abs(thanks.at - beep.at - 5.0) < 1e-6
+    media = http_get(form["RecordingUrl"], auth=(emu.account_sid, emu.auth_token))
+    assert abs(decode_wav(media.content)[3] - 5.0) < 0.05
+    call.hang_up()
+
+
+def test_a_finish_key_pressed_while_talking_ends_the_recording_at_once(emu, twiml_app, hotline):
+    """Twilio's <Record> page, finishOnKey: "if you set finishOnKey to # and the caller presses
+    the # key, Twilio will immediately stop recording and submit RecordingUrl,
+    RecordingDuration, and # as parameters in a request to the action URL"."""
+    twiml_app.route("/voice", twiml('<Record action="/r" finishOnKey="#"/>'))
+    twiml_app.route("/r", twiml("<Hangup/>"))
+    call = emu.dial(CALLER, HOTLINE)
+    call.speak_for(20, listen=False)
+    call.wait(4)
+    call.press("5", listen=False)  # not a finish key: the recording goes on
+    assert twiml_app.hits_to("/r") == []
+    call.wait(2)
+    call.press("#", listen=False)
+    (form,) = twiml_app.forms("/r")
+    assert (form["Digits"], form["RecordingDuration"]) == ("#", "6")
+    assert call.status == "completed"
+
+
+def test_hanging_up_mid_message_keeps_what_was_said_and_reports_it(emu, twiml_app, hotline):
+    """Twilio's <Record> page, the action's parameters: "Digits — The key (if any) pressed to
+    end the recording, or hangup if the caller hung up"; "RecordingUrl — The URL of the
+    recorded audio. The recording file may not yet be accessible when the action callback is
+    sent. Use recordingStatusCallback for reliable notification on when the recording is
+    available for access." A caller who ends a voicemail by hanging up mid-sentence leaves a
+    message: the action gets it with Digits=hangup, the status callback says completed, and
+    the audio holds what was said until the hang-up."""
+    twiml_app.route(
+        "/voice",
+        twiml(
+            '<Record action="/r" recordingStatusCallback="/rs"'
+            ' recordingStatusCallbackEvent="in-progress completed absent"/>',
+            "<Say>not heard</Say>",
+        ),
+    )
+    twiml_app.route("/r", twiml("<Say>ignored</Say>"))
+    call = emu.dial(CALLER, HOTLINE)
+    call.say("I need help, please call me back tomorrow evening after six", listen=False)
+    call.wait(2)
+    call.hang_up()
+    emu.settle()
+    (form,) = twiml_app.forms("/r")
+    assert form["Digits"] == "hangup" and form["CallStatus"] == "completed"
+    assert form["RecordingDuration"] == "2" and RECORDING_SID.match(form["RecordingSid"])
+    statuses = [(f["RecordingStatus"], f["RecordingSid"]) for f in twiml_app.forms("/rs")]
+    assert statuses == [("in-progress", form["RecordingSid"]), ("completed", form["RecordingSid"])]
+    assert twiml_app.forms("/rs")[-1]["RecordingUrl"] == form["RecordingUrl"]
+    media = http_get(form["RecordingUrl"] + ".wav", auth=(emu.account_sid, emu.auth_token))
+    assert media.status_code == 200
+    assert abs(decode_wav(media.content)[3] - 2.0) < 0.05  # cut where the caller hung up
+    assert call.status == "completed" and call.said_texts() == []
