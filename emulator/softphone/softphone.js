@@ -157,29 +157,59 @@ function setUpHandler() {
   keypad("handler-keypad", view);
   sayForm("handler-say-form", "handler-say-text", view);
   const list = document.getElementById("ringing");
+  // The calls ringing now, by SID: a poll updates the list in place, so a call still ringing
+  // keeps its <li> and buttons (a click on Answer is never lost to a rebuilt list).
+  const rows = new Map();
+  const handled = new Set(); // answered or rejected here: a poll already under way may list it
   let timer = null;
+  let watched = null;
+
+  function forget(sid, done = false) {
+    if (done) handled.add(sid);
+    const row = rows.get(sid);
+    if (row) row.remove();
+    rows.delete(sid);
+  }
+
+  function clear() {
+    for (const sid of [...rows.keys()]) forget(sid);
+  }
+
+  function row(call) {
+    const item = document.createElement("li");
+    item.dataset.sid = call.sid;
+    item.textContent = `☎ ${call.from} is calling `;
+    const answer = document.createElement("button");
+    answer.type = "button";
+    answer.textContent = "Answer";
+    answer.className = "answer";
+    answer.addEventListener("click", async () => {
+      forget(call.sid, true);
+      view.attach(await api("POST", `/phones/calls/${call.sid}/answer`));
+    });
+    const reject = document.createElement("button");
+    reject.type = "button";
+    reject.textContent = "Reject";
+    reject.className = "reject";
+    reject.addEventListener("click", async () => {
+      forget(call.sid, true);
+      await api("POST", `/phones/calls/${call.sid}/reject`);
+    });
+    item.append(answer, " ", reject);
+    return item;
+  }
 
   async function poll(address) {
     const calls = await api("GET", `/phones/${encodeURIComponent(address)}/ringing`);
-    list.textContent = "";
+    if (address !== watched) return; // an answer for a phone no longer watched
+    const ringing = new Set(calls.map((call) => call.sid));
+    for (const sid of [...rows.keys()]) {
+      if (!ringing.has(sid)) forget(sid);
+    }
     for (const call of calls) {
-      const item = document.createElement("li");
-      item.textContent = `☎ ${call.from} is calling `;
-      const answer = document.createElement("button");
-      answer.textContent = "Answer";
-      answer.className = "answer";
-      answer.addEventListener("click", async () => {
-        view.attach(await api("POST", `/phones/calls/${call.sid}/answer`));
-        list.textContent = "";
-      });
-      const reject = document.createElement("button");
-      reject.textContent = "Reject";
-      reject.className = "reject";
-      reject.addEventListener("click", async () => {
-        await api("POST", `/phones/calls/${call.sid}/reject`);
-        list.textContent = "";
-      });
-      item.append(answer, " ", reject);
+      if (rows.has(call.sid) || handled.has(call.sid)) continue;
+      const item = row(call);
+      rows.set(call.sid, item);
       list.appendChild(item);
     }
   }
@@ -188,6 +218,8 @@ function setUpHandler() {
     event.preventDefault();
     const address = document.getElementById("handler-address").value.trim();
     clearInterval(timer);
+    if (address !== watched) clear();
+    watched = address;
     poll(address);
     timer = setInterval(() => poll(address), 700);
   });
