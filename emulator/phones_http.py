@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, jsonify, redirect, request, send_from_directory
+from werkzeug.serving import WSGIRequestHandler
 
 from .phones import PhoneCall
 
@@ -13,6 +16,26 @@ if TYPE_CHECKING:
     from .carrier import Carrier
 
 SOFTPHONE_DIR = Path(__file__).with_name("softphone")
+#: What the softphone and the terminal phone poll: a call's state (every 500 ms per call shown)
+#: and a handler phone's ringing calls (every 700 ms).
+POLLING_PATH = re.compile(r"/phones/(?:calls/[^/]+|[^/]+/ringing)")
+
+
+def is_polling(method: str, target: str) -> bool:
+    """A phone's polling request (GET of a call's state or of a phone's ringing calls)."""
+    return method == "GET" and POLLING_PATH.fullmatch(urlsplit(target).path) is not None
+
+
+class RequestHandler(WSGIRequestHandler):
+    """werkzeug's request handler, without the access-log line of a phone's successful polling:
+    a softphone left open would otherwise write two lines a second into the run command's
+    output. Every other request, and a polling request that fails, is logged as before."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        target = getattr(self, "path", "")  # unset when the request line was malformed
+        if is_polling(getattr(self, "command", ""), target) and str(code)[:1] in ("2", "3"):
+            return
+        super().log_request(code, size)
 
 
 def call_state(handle: PhoneCall, since: int = 0) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from . import calls_api, conferences, dialing, gather, messages, queues, recordi
 from .carrier import Carrier
 from .clock import SettleTimeout
 from .phones import Phone, PhoneCall
+from .phones_http import RequestHandler
 from .state import Number, Recording
 
 
@@ -55,7 +56,9 @@ class Emulator:
     # -- serving ----------------------------------------------------------------------------
     def start(self) -> Emulator:
         """Serve HTTP on ``host`` (a free port unless one was given); returns self."""
-        self._server = make_server(self.host, self.port, self.app, threaded=True)
+        self._server = make_server(
+            self.host, self.port, self.app, threaded=True, request_handler=RequestHandler
+        )
         self.port = self._server.server_port
         self.carrier.base_url = self.base_url
         self._thread = threading.Thread(

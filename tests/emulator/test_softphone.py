@@ -3,14 +3,17 @@ caller number is nobody's example number."""
 
 from __future__ import annotations
 
+import logging
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from .conftest import CALLER, HOTLINE
-from .scripted_app import twiml
+from .scripted_app import http_get, http_post, twiml
 
 ROOT = Path(__file__).resolve().parents[2]
 SOFTPHONE = ROOT / "emulator" / "softphone"
@@ -84,3 +87,47 @@ def test_the_answer_button_of_a_ringing_call_survives_the_list_refresh(
     emu.settle()
     assert call.activity == "bridged"
     call.hang_up()
+
+
+def test_the_phones_polling_is_not_logged_but_other_requests_are(emu, twiml_app, hotline, caplog):
+    """An open softphone polls a call's state every 500 ms and its handler phone's ringing calls
+    every 700 ms; werkzeug logged each as an access line, two thirds of the run command's
+    output. Successful polling is not logged; actions, other requests and failed polls are."""
+    twiml_app.route("/voice", twiml('<Dial timeout="600"><Client>alice</Client></Dial>'))
+    call = emu.dial(CALLER, HOTLINE)
+    with caplog.at_level(logging.INFO, logger="werkzeug"):
+        for _ in range(3):
+            assert http_get(f"{emu.base_url}/phones/client:alice/ringing").status_code == 200
+            assert http_get(f"{emu.base_url}/phones/calls/{call.sid}?since=0").status_code == 200
+        assert http_get(f"{emu.base_url}/phones/numbers").status_code == 200
+        assert http_get(f"{emu.base_url}/phones/calls/CA0?since=0").status_code == 404
+        answered = http_post(f"{emu.base_url}/phones/client:alice/ringing")
+        assert answered.status_code == 405
+    lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert not [line for line in lines if "/ringing HTTP" in line and '" 200 ' in line]
+    assert not [line for line in lines if f"/phones/calls/{call.sid}" in line]
+    assert len([line for line in lines if "GET /phones/numbers HTTP/1.1" in line]) == 1
+    assert len([line for line in lines if "GET /phones/calls/CA0?since=0" in line]) == 1
+    assert len([line for line in lines if "POST /phones/client:alice/ringing" in line]) == 1
+    call.hang_up()
+
+
+def test_python_m_emulator_does_not_print_the_polling(tmp_path):
+    """The run command shows ``python -m emulator``'s output: a softphone left open must not
+    fill it with polling lines."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "--port", "0", "--account-sid", "AC" + "3" * 32,
+         "--auth-token", "secret"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        base = process.stdout.readline().split()[3]
+        for _ in range(5):
+            assert http_get(f"{base}/phones/client:alice/ringing").json() == []
+        assert http_get(f"{base}/phones/numbers").json() == []
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=10)
+    assert "GET /phones/numbers HTTP/1.1" in errors  # werkzeug's access log is on
+    assert "/ringing" not in errors
