@@ -56,6 +56,10 @@ class Carrier:
         #: Recording SIDs whose media is sent without ``Content-Length`` (chunked).
         self.media_streamed: set[str] = set()
         self._callback_queues: dict[str, deque] = {}
+        #: When a queued call is redirected over REST, its Enqueue action (QueueResult
+        #: ``redirected``) is requested ``before`` the new URL is fetched, or ``after`` it.
+        #: Twilio documents only "right away"; tests try both (``Emulator.queue_redirect_action``).
+        self.queue_redirect_action = "before"
 
     # -- devices and logging ----------------------------------------------------------------
     def device(self, address: str) -> Device:

@@ -18,6 +18,10 @@ class Request:
     extra: dict[str, str] = field(default_factory=dict)
     twiml: str | None = None
     fallback: bool = True
+    #: A callback ``(key, url, method, params)`` posted once this document was fetched: the
+    #: Enqueue action of a call redirected out of its queue, when the emulator is told to
+    #: request it after the new URL (``Emulator.queue_redirect_action = "after"``).
+    then: tuple[str, str, str, dict[str, str]] | None = None
 
 
 class Hangup(Exception):

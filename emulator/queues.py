@@ -87,8 +87,9 @@ def enqueue(runner: CallRunner, el: ET.Element) -> None:
                 member.dequeued_by.mailbox.post(("bridge_end", call))
             _action_after_hangup(runner, action, method, queue, "hangup", waited)
             raise
-        except Transfer:
-            _remove(runner, queue, member)  # redirected out of the queue (REST)
+        except Transfer as moved:  # redirected out of the queue over REST
+            waited = _remove(runner, queue, member)
+            _action_after_redirect(runner, action, method, queue, waited, moved)
             raise
         finally:
             call.on_hold = False
@@ -106,6 +107,25 @@ def _action_after_hangup(runner, action, method, queue, result, waited) -> None:
     params = {**carrier.call_params(runner.call), "CallStatus": "completed"}
     params.update(QueueResult=result, QueueSid=queue.sid, QueueTime=str(waited))
     carrier.post_callback(runner.call.sid + ":enqueue", action, method, params)
+
+
+def _action_after_redirect(runner, action, method, queue, waited, moved) -> None:
+    """A REST request (``Members`` update, ``Calls`` redirect) took the call out of the queue:
+    Twilio requests the action "right away" with ``QueueResult=redirected``; the call runs
+    the new URL, so the action's answer is ignored. Before or after the new URL is fetched,
+    as the carrier is told (``queue_redirect_action``): Twilio does not document the order."""
+    if not action:
+        return
+    carrier, call = runner.carrier, runner.call
+    params = carrier.call_params(call)
+    params.update(QueueResult="redirected", QueueSid=queue.sid, QueueTime=str(waited))
+    if carrier.queue_redirect_action == "after":
+        moved.request.then = (call.sid + ":enqueue", action, method, params)
+        return
+    try:
+        carrier.webhooks.send(action, method, params)  # answered; what it says is ignored
+    except CarrierError as exc:
+        carrier.log_error(exc.code, exc.message, action, call.sid, "WARNING")
 
 
 def _wait_loop(runner: CallRunner, queue: Queue, member: QueueMember, url, method) -> None:

@@ -217,7 +217,9 @@ def make_blueprint(carrier: Carrier) -> Blueprint:
         from .calls_api import create_call as create
 
         call = create(carrier)
-        return jsonify(call_json(carrier, call)), 201
+        # "All new calls are created with a status of queued": the answer says so, whatever
+        # the call's own thread has done since (it moves on to ringing right away).
+        return jsonify(call_json(carrier, call, "queued")), 201
 
     @bp.get(PREFIX + "/Calls.json")
     def list_calls(account_sid: str):

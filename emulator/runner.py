@@ -124,13 +124,21 @@ class CallRunner:
         """Fetch and execute documents until one ends (then hang up, unless told otherwise)."""
         while True:
             try:
-                self.execute(self.load(request))
+                self.execute(self._load_then_notify(request))
             except Transfer as moved:
                 request = moved.request
                 continue
             if end_hangs_up:
                 raise Hangup("completed")
             return
+
+    def _load_then_notify(self, request: Request) -> ET.Element:
+        """``load``; then the callback the request carries, if any (fetched or failed)."""
+        try:
+            return self.load(request)
+        finally:
+            if request.then is not None:
+                self.carrier.post_callback(*request.then)
 
     def resolve(self, url: str | None) -> str | None:
         if not url:

@@ -234,3 +234,20 @@ class Emulator:
         """How many times recording ``sid``'s media was requested (failed requests included)."""
         with self.carrier.lock:
             return self.carrier.media_requests.get(sid, 0)
+
+    # -- orders Twilio does not document (tests try each) ------------------------------------
+    @property
+    def queue_redirect_action(self) -> str:
+        """When a queued call is taken out of its queue over REST (``Members`` update or a
+        ``Calls`` redirect), Twilio requests the ``<Enqueue action>`` "right away" with
+        ``QueueResult=redirected`` and ignores its answer; whether that comes before or after
+        the new URL is fetched is not documented. ``"before"`` (the default): the action is
+        requested and answered first; ``"after"``: the new URL is fetched first and the action
+        follows, asynchronously, as the call runs the new document."""
+        return self.carrier.queue_redirect_action
+
+    @queue_redirect_action.setter
+    def queue_redirect_action(self, order: str) -> None:
+        if order not in ("before", "after"):
+            raise ValueError("queue_redirect_action is 'before' or 'after'")
+        self.carrier.queue_redirect_action = order

@@ -120,7 +120,14 @@ def wait_key() -> VoiceResponse:
 def queue_action() -> VoiceResponse:
     """The Enqueue action: the caller left with 1 (→ message box) or 2 (a call-back: the place
     is kept, goodbye), hung up (ABANDON), or the queue was full; a caller already connected is
-    (re)sent to the conference."""
+    (re)sent to the conference.
+
+    ``redirected``: the caller was taken out of the queue over REST, which the hotline does
+    only after an accept (``calls(sid).update(url=…/routing/join)``, the entry committed
+    ``connected`` first). The caller is on the way to the handler: not a leave, not an abandon,
+    no message box, nothing recorded. The carrier runs the redirect's URL and ignores this
+    answer; it may come before or after ``/routing/join`` is fetched. Should a carrier use the
+    answer, it is the same conference join as ``/routing/join``."""
     call = caller()
     result = form_value("QueueResult", 32)
     response = VoiceResponse()
@@ -130,6 +137,12 @@ def queue_action() -> VoiceResponse:
     entry = offers.entry_row(conn, call.interaction_id)
     if entry is not None and entry.state == "connected":
         return join_conference(call.interaction_id, record=False)
+    if result == "redirected":  # not connected (a call already over, say): nothing to do
+        log.info(
+            "interaction %s: redirected out of the queue while %s",
+            call.interaction_id, entry.state if entry is not None else "not queued",
+        )  # fmt: skip
+        return response
     language = call_language(call)
     if (
         entry is not None

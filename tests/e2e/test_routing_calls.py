@@ -4,6 +4,7 @@ with a whisper, 1 accepts, both meet in the case's conference; misses, rejects a
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -326,3 +327,51 @@ def test_a_caller_hanging_up_while_waiting_is_an_abandon_with_place_and_wait(hot
     assert abandon.data["position"] == 1 and abandon.data["waittime_s"] >= 0
     assert entry(hotline, second.sid).state == "abandoned"
     first.hang_up()
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_an_accepted_caller_leaves_the_queue_redirected_not_abandoned(hotline, order):
+    """The accept takes the caller out of the queue over REST (``calls(sid).update(url=…
+    /routing/join)``). Twilio then requests the Enqueue action "right away" with
+    ``QueueResult=redirected`` ("the call was redirected out of the queue, typically by a REST
+    API request") and runs the redirect's URL. Whether the action comes before or after
+    ``/routing/join`` is not documented: both orders. The caller meets the handler; the case
+    shows one CONNECT, no abandon, no leave, no message box."""
+    emu = hotline.emulator
+    emu.queue_redirect_action = order
+    seen: list[tuple[str, str | None]] = []
+    emu.observe(
+        webhook_answer=lambda url, params, reply: seen.append(
+            (urlsplit(url).path, params.get("QueueResult"))
+        )
+    )
+    add_handler(hotline, HANDLER_A, "Anna")
+    call = queued_caller(hotline)
+    call.wait(6)
+    drain(hotline)
+    phone = hotline.emulator.phone(HANDLER_A)
+    leg = phone.answer(phone.wait_for_ring())
+    leg.press("1")
+    emu.settle()
+
+    actions = [result for path, result in seen if path == "/routing/queue-action"]
+    assert actions == ["redirected"]
+    paths = [path for path, _ in seen if path in ("/routing/queue-action", "/routing/join")]
+    first, second = "/routing/queue-action", "/routing/join"
+    assert paths == ([first, second] if order == "before" else [second, first])
+    assert call.activity == "conference" and leg.activity == "conference"
+    leg.say("Здравствуйте, я вас слушаю", language="ru-RU")
+    assert "Здравствуйте, я вас слушаю" in call.voices_heard()
+    assert FLOW.text("ru", "operators_busy") not in call.said_texts()
+    got = names(hotline, call.sid)
+    assert got.count("CONNECT") == 1
+    assert not {"ABANDON", "EXITWITHKEY", "OVERFLOW"} & set(got)
+    assert entry(hotline, call.sid).state == "connected"
+    assert not [e for e in emu.debugger if e["call_sid"] == call.sid]
+
+    call.hang_up()
+    emu.settle()
+    got = names(hotline, call.sid)
+    assert entry(hotline, call.sid).state == "done"
+    assert got.count("COMPLETECALLER") == 1 and "COMPLETEAGENT" not in got
+    assert "ABANDON" not in got and got.count("CONNECT") == 1
