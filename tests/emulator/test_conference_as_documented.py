@@ -206,3 +206,21 @@ def test_a_participant_added_over_rest_subscribes_to_start_and_end(
     handler.hang_up()
     emu.settle()
     assert events_at(twiml_app, "/conference-events") == ["conference-start", "conference-end"]
+
+
+def test_a_starter_waiting_alone_starts_it_when_anyone_joins(
+    emu, twiml_app, hotline, twilio_client
+):
+    """statusCallbackEvent start: "This occurs when there are at least two participants in the
+    conference, and at least one of the participants has startConferenceOnEnter="true"." The
+    starter may be the one who waited: a participant with startConferenceOnEnter=false joining
+    a waiting starter starts the conference (the emulator's reading of the two sentences)."""
+    twiml_app.route("/voice", room())
+    twiml_app.route("/listener", room(startConferenceOnEnter="false"))
+    caller = emu.dial(CALLER, HOTLINE)
+    (conf,) = twilio_client.conferences.list(friendly_name="room-7")
+    assert conf.status == "init"
+    listener = call_in(emu, twilio_client, twiml_app, SECOND, "/listener")
+    assert twilio_client.conferences(conf.sid).fetch().status == "in-progress"
+    caller.say("hello")
+    assert listener.voices_heard() == ["hello"]
