@@ -132,8 +132,8 @@ def join(runner: CallRunner, dial_el: ET.Element | None, rest_options: dict | No
 
 
 def can_start(conf: Conference) -> bool:
-    """Twilio's conference-start: "at least two participants in the conference, and at least
-    one of the participants has startConferenceOnEnter="true""."""
+    """Twilio's conference start: "This occurs when there are at least two participants in the
+    conference, and at least one of the participants has startConferenceOnEnter=true"."""
     return (
         conf.status == "init"
         and len(conf.participants) >= 2
