@@ -1,4 +1,10 @@
-"""<Dial><Conference> and REST-added participants: wait music, talk, hold, mute, leave, end."""
+"""<Dial><Conference> and REST-added participants: wait music, talk, hold, mute, leave, end.
+
+As Twilio documents it: a conference starts once at least two participants are in and one of
+them has ``startConferenceOnEnter``; until then its participants hear the ``waitUrl`` (played
+once, then silence; Twilio's own music loops), are not heard and are not recorded. The first
+participant to join sets the conference's status callback (URL, method, events).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from .errors import CarrierError
 from .recording import complete, new_recording
 from .state import Conference, Heard, Participant, rfc2822
 from .twiml import attr_bool, attr_events, attr_method, text_of
+from .webhooks import split_fragment
 
 if TYPE_CHECKING:
     from .carrier import Carrier
@@ -27,6 +34,7 @@ EVENT_NAMES = {
     "unhold": "participant-unhold",
 }
 SUBSCRIPTION = {"unmute": "mute", "unhold": "hold"}
+DEFAULT_WAIT = f"<Response><Play>{HOLD_MUSIC_URL}</Play></Response>"
 
 
 def options_from_noun(runner: CallRunner, noun: ET.Element) -> dict:
@@ -77,16 +85,16 @@ def join(runner: CallRunner, dial_el: ET.Element | None, rest_options: dict | No
     )
     part.date_updated = part.date_created
     with carrier.lock:
-        if opts.get("status_callback") and all(
-            url != opts["status_callback"] for url, _, _ in conf.callbacks
-        ):
-            conf.callbacks.append(
-                (
-                    opts["status_callback"],
-                    opts["status_callback_method"],
-                    opts["status_callback_events"],
+        if not conf.joined_once:  # "set by the first Participant to join the conference"
+            conf.joined_once = True
+            if opts.get("status_callback"):
+                conf.callbacks.append(
+                    (
+                        opts["status_callback"],
+                        opts["status_callback_method"],
+                        opts["status_callback_events"],
+                    )
                 )
-            )
         if opts.get("record", "do-not-record") != "do-not-record":
             conf.record = True
             conf.recording_callback = opts.get("recording_status_callback")
@@ -97,14 +105,14 @@ def join(runner: CallRunner, dial_el: ET.Element | None, rest_options: dict | No
         for other in others:
             runner.hear_on(other.call, Heard("beep", seconds=0.25))
     conference_event(carrier, conf, "join", part)
-    if part.start_conference_on_enter and conf.status == "init":
+    if can_start(conf):
         start(carrier, conf)
     call.on_hold = True
     try:
         while conf.status != "completed" and part in conf.participants:
             call.activity = "conference"
             if conf.status == "init":
-                _wait_music(runner, opts)
+                _wait(runner, conf, opts)
                 continue
             runner.handle_event(runner.next_event(None))
     except ConferenceLeft:
@@ -117,37 +125,63 @@ def join(runner: CallRunner, dial_el: ET.Element | None, rest_options: dict | No
         call.activity = "media"
     leave(carrier, conf, part)
     if dial_el is not None:
-        finish_dial(runner, dial_el, {"DialCallStatus": "completed", "ConferenceSid": conf.sid})
+        # "answered: When calling a conference, the called party answered the call and was
+        # connected to the caller"; DialCallSid and DialCallDuration are not sent after a
+        # conference (Twilio's <Dial> page).
+        finish_dial(runner, dial_el, {"DialCallStatus": "answered"})
 
 
-def _wait_music(runner: CallRunner, opts: dict) -> None:
-    """Music (or the waitUrl's TwiML) until the conference starts."""
+def can_start(conf: Conference) -> bool:
+    """Twilio's conference start: "This occurs when there are at least two participants in the
+    conference, and at least one of the participants has startConferenceOnEnter=true"."""
+    return (
+        conf.status == "init"
+        and len(conf.participants) >= 2
+        and any(p.start_conference_on_enter for p in conf.participants)
+    )
+
+
+def _wait(runner: CallRunner, conf: Conference, opts: dict) -> None:
+    """Until the conference starts: the waitUrl's document once, its <Redirect>s followed, then
+    silence ("Once the TwiML document located at the waitUrl runs out of verbs to execute,
+    silence will be played"); without a waitUrl Twilio's hold music, which loops; with
+    ``waitUrl=""`` silence."""
     from . import twiml
-    from .runner import ConferenceStarted, Transfer
+    from .runner import ConferenceStarted, Request, Transfer
 
     url = opts.get("wait_url")
     runner.context = "conference-wait"
     saved = runner.doc_url
     try:
-        doc = None
-        if url:
+        if url is None:
+            music = twiml.parse(DEFAULT_WAIT)
+            while conf.status == "init":
+                started = runner.clock.now()
+                runner.execute(music)
+                if runner.clock.now() - started < 1.0:  # music set to last no time
+                    runner.wait_media(1.0)
+        request = Request(url, opts.get("wait_method") or "POST") if url else None
+        while request is not None and conf.status == "init":
             try:
                 doc = runner.fetch(
-                    url, opts.get("wait_method", "POST"), runner.carrier.call_params(runner.call)
+                    request.url, request.method, runner.carrier.call_params(runner.call)
                 )
             except CarrierError as exc:
-                runner.carrier.log_error(exc.code, exc.message, url, runner.call.sid)
-        if doc is None and url != "":
-            doc = twiml.parse(f"<Response><Play>{HOLD_MUSIC_URL}</Play></Response>")
-        started = runner.clock.now()
-        if doc is not None:
+                runner.carrier.log_error(exc.code, exc.message, request.url, runner.call.sid)
+                break
+            runner.doc_url = split_fragment(request.url)[0]
+            started = runner.clock.now()
+            request = None
             try:
                 runner.execute(doc)
             except Transfer as moved:
                 if moved.from_rest:
                     raise
-        if runner.clock.now() - started < 1.0:
-            runner.wait_media(1.0)
+                request = moved.request
+                if runner.clock.now() - started < 1.0:  # a <Redirect> loop without media
+                    runner.wait_media(1.0)
+        while conf.status == "init":
+            runner.handle_event(runner.next_event(None))
     except ConferenceStarted:
         pass
     finally:
@@ -206,7 +240,9 @@ def end(carrier: Carrier, conf: Conference, reason: str) -> None:
         members = list(conf.participants)
     for part in members:
         part.call.mailbox.post(("conf_end",))
-    if conf.record:
+    if conf.record and conf.started_at is not None:
+        # "the recording begins when the first two participants are bridged. The hold music is
+        # never recorded": a conference that never started has no recording
         pieces = conf.recording_segments
         length = carrier.clock.now() - (conf.started_at or carrier.clock.now())
         rec = new_recording(carrier, members[0].call.sid if members else "", "Conference", conf.sid)
@@ -231,8 +267,8 @@ def relay(runner: CallRunner, event: tuple) -> None:
     if conf is None:
         return
     speaker = conf.participant(call.sid)
-    if speaker is None or speaker.muted or speaker.hold:
-        return
+    if speaker is None or speaker.muted or speaker.hold or conf.status != "in-progress":
+        return  # before the start the participants hear the wait music, not each other
     source = call.device.address if call.device else call.from_
     with carrier.lock:
         listeners = [p for p in conf.participants if p is not speaker and not p.hold]

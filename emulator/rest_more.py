@@ -300,7 +300,10 @@ def register_more(bp: Blueprint, carrier: Carrier) -> None:
             "status_callback_method": (
                 request.values.get("ConferenceStatusCallbackMethod") or "POST"
             ).upper(),
-            "status_callback_events": frozenset(form_list("ConferenceStatusCallbackEvent")),
+            # "ConferenceStatusCallbackEvent ... Defaults to `start end`" (Participants API)
+            "status_callback_events": frozenset(
+                form_list("ConferenceStatusCallbackEvent") or ("start", "end")
+            ),
             "recording_status_callback": request.values.get("ConferenceRecordingStatusCallback"),
         }
         call = create_call(carrier, join_conference=options)

@@ -215,6 +215,7 @@ class Conference:
     date_updated: datetime | None = None
     reason_ended: str | None = None
     sequence: int = 0
+    joined_once: bool = False  # the first participant joined (and set the status callback)
 
     def participant(self, call_sid: str) -> Participant | None:
         for part in self.participants:

@@ -53,8 +53,8 @@ def test_two_legs_join_talk_and_end_on_exit(emu, twiml_app, hotline, twilio_clie
     caller.listen()
     assert twilio_client.conferences(conf.sid).fetch().status == "completed"
     assert (
-        caller.said_texts()[-2:] == ["done completed", "after conference"]
-        or caller.said_texts()[-1] == "done completed"
+        caller.said_texts()[-2:] == ["done answered", "after conference"]
+        or caller.said_texts()[-1] == "done answered"
     )
     emu.settle()
     events = [f["StatusCallbackEvent"] for f in twiml_app.forms("/conf-events")]
@@ -69,13 +69,14 @@ def test_participants_add_hold_mute_remove(emu, twiml_app, hotline, twilio_clien
     twiml_app.route("/conf-events", "")
     twiml_app.route("/conf-done", twiml("<Say>left the conference</Say>"))
     caller = emu.dial(CALLER, HOTLINE)
-    (conf,) = twilio_client.conferences.list(status="in-progress")
+    (conf,) = twilio_client.conferences.list(status="init")  # alone: not started
     added = twilio_client.conferences(conf.sid).participants.create(
         from_=HOTLINE, to=HANDLER, label="handler", early_media=True, beep="true"
     )
     assert added.call_sid.startswith("CA") and added.status == "queued"
     handler = emu.phone(HANDLER).wait_for_ring().answer()
     assert handler.sid == added.call_sid
+    assert twilio_client.conferences(conf.sid).fetch().status == "in-progress"
     assert len(twilio_client.conferences(conf.sid).participants.list()) == 2
     assert [h.kind for h in caller.heard].count("beep") == 1  # the handler's entry beep
 
