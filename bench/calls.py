@@ -171,7 +171,7 @@ def one_call(emu: Emulator, from_: str, to: str) -> str:
     call.press("1", listen=False)  # Russian (barge-in: no need to hear the whole greeting)
     call.press("0", listen=False)  # an operator → the message box
     call.listen()  # hear "leave a message", reach <Record>
-    call.speak_for(2)  # a 2 s message, heard to its end (the message box's silence timeout is longer)
+    call.speak_for(2)  # a 2 s message, spoken to its end (before the silence timeout)
     call.press("#", listen=False)  # ends the recording → thanks, goodbye, hang-up
     return call.wait_until_finished(max_seconds=120)
 
