@@ -56,6 +56,8 @@ class Carrier:
         #: Recording SIDs whose media is sent without ``Content-Length`` (chunked).
         self.media_streamed: set[str] = set()
         self._callback_queues: dict[str, deque] = {}
+        #: ``Emulator.dial_action_on_caller_hangup``: a <Dial><Conference> action on hang-up.
+        self.dial_action_on_caller_hangup: bool | str = False
 
     # -- devices and logging ----------------------------------------------------------------
     def device(self, address: str) -> Device:
