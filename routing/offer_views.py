@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
+import redis
 from sqlalchemy import select, update
 from twilio.base.exceptions import TwilioException
 from twilio.twiml.voice_response import Gather, VoiceResponse
@@ -154,8 +155,11 @@ def _caller_left(conn, row, language: str, response: VoiceResponse) -> VoiceResp
     )
     conn.commit()
     core = offers.core()
-    core.requeue(str(row.interaction_id), now=time.time())  # the handler is free again
-    core.remove(str(row.interaction_id), now=time.time())
+    try:
+        core.requeue(str(row.interaction_id), now=time.time())  # the handler is free again
+        core.remove(str(row.interaction_id), now=time.time())
+    except redis.RedisError:  # as elsewhere: logged; Redis down stops routing anyway
+        log.warning("interaction %s: the routing core did not answer", row.interaction_id)
     offers.enqueue_dispatch(f"caller-left:{row.id}")
     say_text(response, language, routing_text(language, "caller_gone"))
     response.hangup()
