@@ -27,6 +27,7 @@ from routing.models import Offer, QueueEntry
 from routing.prompts import text as routing_text
 from routing.service import routing_core
 from tests.conftest import sign
+from tests.e2e.test_callbacks import CALLER, ask_for_callback, callbacks_now
 from tests.e2e.test_routing_calls import (
     HANDLER_A,
     add_handler,
@@ -88,19 +89,29 @@ END_EVENTS = ("COMPLETECALLER", "COMPLETEAGENT")
 FLOW_TEXT_GONE = routing_text("ru", "caller_gone")
 #: The app's webhooks that may tell a connected call's end.
 END_PATHS = ("/routing/caller-done", "/routing/conference", "/routing/offer-status",
-             "/voice/status")  # fmt: skip
+             "/routing/callback-status", "/voice/status")  # fmt: skip
 
 
-def connected(hotline):
-    """A caller and a handler talking in the case's conference."""
+def connected(hotline, kind: str):
+    """A caller and a handler talking in the case's conference: the caller's call (whose
+    case it is), the caller's leg in the conference (that call, or the call-back) and the
+    handler's leg."""
+    if kind == "callback":
+        callbacks_now(hotline)
     handler_id = add_handler(hotline, HANDLER_A, "Anna")
-    call = queued_caller(hotline)
+    call = ask_for_callback(hotline) if kind == "callback" else queued_caller(hotline)
     drain(hotline)
     leg = hotline.emulator.phone(HANDLER_A).answer()
     leg.press("1")
     hotline.emulator.settle()
-    assert call.activity == "conference" and leg.activity == "conference"
-    return handler_id, call, leg
+    caller_leg = call
+    if kind == "callback":
+        phone = hotline.emulator.phone(CALLER)
+        caller_leg = phone.answer(phone.wait_for_ring())
+        caller_leg.press("1")
+        hotline.emulator.settle()
+    assert caller_leg.activity == "conference" and leg.activity == "conference"
+    return handler_id, call, caller_leg, leg
 
 
 def outcome(hotline, handler_id: int, sid: str) -> dict[str, object]:
@@ -117,7 +128,8 @@ def outcome(hotline, handler_id: int, sid: str) -> dict[str, object]:
         session.rollback()  # read only: no lock kept
     return {
         "ends": ends, "entry": state, "handler_calls": int(handler["calls"]),
-        "presence": handler["pr"], "handled": metrics.handled, "answered": metrics.answered,
+        "presence": handler["pr"], "handled": metrics.handled,
+        "connected": metrics.answered + metrics.callbacks_connected,
     }  # fmt: skip
 
 
@@ -133,25 +145,27 @@ def replay_reversed(sent: list[tuple[str, dict[str, str]]]) -> int:
 
 @pytest.mark.parametrize("dial_action", [False, "before-status", "after-status"])
 @pytest.mark.parametrize("who", ["caller", "handler"])
-def test_a_connected_calls_end_is_recorded_once(hotline, who, dial_action):
-    """Whoever hangs up, whether the caller's ``<Dial>`` action comes after a caller's hang-up
-    and whether before or after the call's status callback, the call ends once: one
+@pytest.mark.parametrize("kind", ["live", "callback"])
+def test_a_connected_calls_end_is_recorded_once(hotline, kind, who, dial_action):
+    """A live caller or a call-back; whoever hangs up; whether the caller's ``<Dial>`` action
+    comes after a caller's hang-up, before or after the call's status callback: the call ends
+    once: one
     COMPLETECALLER or COMPLETEAGENT naming who hung up, the queue entry done, the handler to
     wrap-up once and one call counted for them and in the metrics; every end-of-call webhook
     sent again in reverse order changes nothing."""
     hotline.emulator.dial_action_on_caller_hangup = dial_action
     sent: list[tuple[str, dict[str, str]]] = []
     hotline.emulator.observe(webhook_answer=lambda url, params, reply: sent.append((url, params)))
-    handler_id, call, leg = connected(hotline)
-    (call if who == "caller" else leg).hang_up()
+    handler_id, call, caller_leg, leg = connected(hotline, kind)
+    (caller_leg if who == "caller" else leg).hang_up()
     hotline.emulator.settle()
-    assert call.ended and leg.ended
+    assert caller_leg.ended and leg.ended
     paths = [urlsplit(url).path for url, _ in sent]
     assert ("/routing/caller-done" in paths) == (who == "handler" or bool(dial_action))
     expected_end = "COMPLETECALLER" if who == "caller" else "COMPLETEAGENT"
     ended = outcome(hotline, handler_id, call.sid)
     assert ended == {"ends": [expected_end], "entry": "done", "handler_calls": 1,
-                     "presence": "wrap_up", "handled": 1, "answered": 1}  # fmt: skip
+                     "presence": "wrap_up", "handled": 1, "connected": 1}  # fmt: skip
     drain(hotline)  # the wrap-up (0 s here) ends
     assert outcome(hotline, handler_id, call.sid)["presence"] == "available"
 
