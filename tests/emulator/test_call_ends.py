@@ -97,3 +97,14 @@ def test_the_option_requests_the_action_before_or_after_the_status_callback(
 def test_the_option_takes_only_its_values():
     with pytest.raises(ValueError):
         Emulator(dial_action_on_caller_hangup="sometimes")
+
+
+def test_the_standalone_emulator_takes_the_option():
+    """``python -m emulator --dial-action-on-caller-hangup no|before-status|after-status``."""
+    from emulator.cli import serve_parser
+
+    assert serve_parser().parse_args([]).dial_action_on_caller_hangup == "no"
+    args = serve_parser().parse_args(["--dial-action-on-caller-hangup", "after-status"])
+    assert args.dial_action_on_caller_hangup == "after-status"
+    with pytest.raises(SystemExit):
+        serve_parser().parse_args(["--dial-action-on-caller-hangup", "yes"])
