@@ -210,3 +210,26 @@ def test_an_accept_racing_the_callers_hang_up_ends_the_call_once(hotline):
     hotline.emulator.settle()
     assert entry(hotline, call.sid).state == "abandoned"
     assert "CONNECT" not in names(hotline, call.sid)
+
+
+def test_the_handler_leaving_while_the_called_back_caller_hears_the_greeting_ends_that_leg(
+    hotline,
+):
+    """A call-back: the caller has answered and hears the neutral greeting when the handler
+    hangs up. The attempt fails (``handler-left``) and the caller's answered leg is ended at
+    the carrier, not left to press 1 into nothing."""
+    callbacks_now(hotline)
+    add_handler(hotline, HANDLER_A, "Anna")
+    first = ask_for_callback(hotline)
+    drain(hotline)
+    leg = hotline.emulator.phone(HANDLER_A).answer()
+    leg.press("1")
+    hotline.emulator.settle()
+    phone = hotline.emulator.phone(CALLER)
+    back = phone.answer(phone.wait_for_ring())
+    assert back.activity == "gather"  # the greeting waits for 1
+    leg.hang_up()
+    hotline.emulator.settle()
+    tries = [e.data for e in events(hotline, first.sid) if e.event == "CALLBACK_ATTEMPT"]
+    assert [t["result"] for t in tries] == ["handler-left"]
+    assert back.ended and hotline.emulator.call(back.sid).status == "completed"
