@@ -60,6 +60,8 @@ class Carrier:
         #: ``redirected``) is requested ``before`` the new URL is fetched, or ``after`` it.
         #: Twilio documents only "right away"; tests try both (``Emulator.queue_redirect_action``).
         self.queue_redirect_action = "before"
+        #: ``Emulator.dial_action_on_caller_hangup``: a <Dial><Conference> action on hang-up.
+        self.dial_action_on_caller_hangup: bool | str = False
 
     # -- devices and logging ----------------------------------------------------------------
     def device(self, address: str) -> Device:

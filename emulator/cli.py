@@ -47,6 +47,10 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--play-seconds", type=float, default=5.0, help="how long a <Play> lasts (default 5)"
     )
+    parser.add_argument(
+        "--dial-action-on-caller-hangup", choices=("no", "before-status", "after-status"),
+        default="no", help="request a <Dial><Conference> action when the caller hangs up in it",
+    )  # fmt: skip
     parser.add_argument("--number", action=_NumberAction, dest="numbers", default=[],
                         help="a phone number of the account (repeatable)")  # fmt: skip
     for flag, dest in (
@@ -71,6 +75,9 @@ def serve(argv: list[str]) -> int:
         host=args.host,
         port=args.port,
         play_seconds=args.play_seconds,
+        dial_action_on_caller_hangup=(
+            args.dial_action_on_caller_hangup != "no" and args.dial_action_on_caller_hangup
+        ),
     )
     for spec in args.numbers:
         number = spec.pop("number")

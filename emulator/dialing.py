@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
+from .control import Hangup
 from .recording import finish_capture, start_capture
 from .state import Call, Heard
 from .twiml import attr_events, attr_int, attr_method, text_of
@@ -23,7 +24,11 @@ def dial(runner: CallRunner, el: ET.Element) -> None:
     if "Conference" in kinds:
         from .conferences import join
 
-        join(runner, el, None)
+        try:
+            join(runner, el, None)
+        except Hangup as done:
+            conference_action_after_hangup(runner, el, done)
+            raise
         return
     if "Queue" in kinds:
         from .queues import dial_queue
@@ -33,6 +38,27 @@ def dial(runner: CallRunner, el: ET.Element) -> None:
     targets = [n for n in nouns if n.tag in ("Number", "Client", "Sip")]
     params = ring_and_bridge(runner, el, targets)
     finish_dial(runner, el, params)
+
+
+#: ``Emulator(dial_action_on_caller_hangup=…)``: False, True (= "before-status"), or when.
+CALLER_HANGUP_ACTIONS = (False, True, "before-status", "after-status")
+
+
+def conference_action_after_hangup(runner: CallRunner, el: ET.Element, done: Hangup) -> None:
+    """The caller hung up inside a <Dial><Conference>. Twilio documents that the action is
+    requested "when the <Dial> call ends", not whether a caller's hang-up inside a conference
+    does so: by the emulator's option, no request (the default), or one (its response ignored)
+    on the call's own ordered callbacks, before or after its ``completed`` status callback."""
+    when = runner.carrier.dial_action_on_caller_hangup
+    action = runner.resolve(el.get("action"))
+    if not when or not action:
+        return
+    if when == "after-status":
+        runner.finish(done.status)  # the status callback first; the runner's finish is then a no-op
+    carrier = runner.carrier
+    body = {**carrier.call_params(runner.call), "CallStatus": "completed",
+            "DialCallStatus": "answered"}  # fmt: skip
+    carrier.post_callback(runner.call.sid, action, attr_method(el), body)
 
 
 def finish_dial(runner: CallRunner, el: ET.Element, params: dict[str, str]) -> None:

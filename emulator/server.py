@@ -44,10 +44,13 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         play_seconds: float = 5.0,
+        *,
+        dial_action_on_caller_hangup: bool | str = False,
     ) -> None:
         self.account_sid = account_sid or "AC" + secrets.token_hex(16)
         self.auth_token = auth_token or secrets.token_hex(16)
         self.carrier = Carrier(self.account_sid, self.auth_token, clock, play_seconds)
+        self.dial_action_on_caller_hangup = dial_action_on_caller_hangup
         self.host, self.port = host, port
         self.app = create_app(self.carrier)
         self._server: BaseWSGIServer | None = None
@@ -133,6 +136,22 @@ class Emulator:
             status_callback_method=status_callback_method.upper(),
             sms_method=sms_method.upper(),
         )
+
+    @property
+    def dial_action_on_caller_hangup(self) -> bool | str:
+        """Whether a caller who hangs up inside a ``<Dial><Conference>`` makes the emulator
+        request that ``<Dial>``'s action (response ignored), which Twilio's documentation does
+        not settle: ``False`` (default) no; ``True`` or ``"before-status"`` yes, sent before
+        the call's ``completed`` status callback; ``"after-status"`` yes, sent after it."""
+        return self.carrier.dial_action_on_caller_hangup
+
+    @dial_action_on_caller_hangup.setter
+    def dial_action_on_caller_hangup(self, value: bool | str) -> None:
+        from .dialing import CALLER_HANGUP_ACTIONS
+
+        if value not in CALLER_HANGUP_ACTIONS:
+            raise ValueError(f"dial_action_on_caller_hangup: one of {CALLER_HANGUP_ACTIONS}")
+        self.carrier.dial_action_on_caller_hangup = value
 
     def set_media_length(self, url: str, seconds: float) -> None:
         """How long a <Play> of ``url`` lasts (default: ``play_seconds``)."""

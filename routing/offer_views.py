@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
+import redis
 from sqlalchemy import select, update
 from twilio.base.exceptions import TwilioException
 from twilio.twiml.voice_response import Gather, VoiceResponse
@@ -107,21 +108,23 @@ def offer_key() -> VoiceResponse:
         say_text(response, language, routing_text(language, "offer_taken"))
         response.hangup()
         return response
+    now = utcnow()
+    if not is_callback and not conn.execute(
+        update(_entry)
+        .where(_entry.c.interaction_id == row.interaction_id,
+               _entry.c.state.in_(("waiting", "offered")))
+        .values(state="connected", handler_id=row.handler_id, connected_at=now)
+    ).rowcount:  # fmt: skip
+        return _caller_left(conn, row, language, response)
     conn.execute(
         update(offers._offer)
         .where(offers._offer.c.id == offer_id)
-        .values(state="accepted", ended_at=utcnow())
+        .values(state="accepted", ended_at=now)
     )
     if is_callback:
         conn.commit()
         offers.cancel_offers(conn, row.interaction_id, result.released)
         return callbacks.start_attempt(conn, row, language)
-    now = utcnow()
-    conn.execute(
-        update(_entry)
-        .where(_entry.c.interaction_id == row.interaction_id)
-        .values(state="connected", handler_id=row.handler_id, connected_at=now)
-    )
     offers.connect_event(conn, row.interaction_id, entry, row, now)
     conn.commit()
     offers.cancel_offers(conn, row.interaction_id, result.released)
@@ -138,6 +141,29 @@ def offer_key() -> VoiceResponse:
         response.hangup()
         return response
     return join_conference(row.interaction_id, record=True)
+
+
+def _caller_left(conn, row, language: str, response: VoiceResponse) -> VoiceResponse:
+    """The core took the accept, but the caller's exit (hang-up, key 1, timeout) had already
+    claimed the queue entry and was on its way to the core: the call ended there, once (its
+    ABANDON or EXIT), so no CONNECT and no end here. The handler is freed, the caller is out
+    of the core, the handler hears that the caller has gone."""
+    conn.execute(
+        update(offers._offer)
+        .where(offers._offer.c.id == row.id, offers._offer.c.state.in_(offers.PENDING))
+        .values(state="lost", ended_at=utcnow())
+    )
+    conn.commit()
+    core = offers.core()
+    try:
+        core.requeue(str(row.interaction_id), now=time.time())  # the handler is free again
+        core.remove(str(row.interaction_id), now=time.time())
+    except redis.RedisError:  # as elsewhere: logged; Redis down stops routing anyway
+        log.warning("interaction %s: the routing core did not answer", row.interaction_id)
+    offers.enqueue_dispatch(f"caller-left:{row.id}")
+    say_text(response, language, routing_text(language, "caller_gone"))
+    response.hangup()
+    return response
 
 
 @bp.post("/routing/offer-status")

@@ -339,14 +339,16 @@ def cancel_offers(
 
 
 def hang_up_leg(sid: str, offer_id: int) -> None:
-    calls = services().twilio.calls
-    for status in ("canceled", "completed"):  # ringing: canceled; answered: completed
-        try:
-            calls(sid).update(status=status)
-            return
-        except TwilioException:
-            continue
-    log.info("offer %s: its call had already ended", offer_id)
+    """End a leg we placed, whether it still rings or was answered (a handler hearing the
+    whisper). Twilio's Call resource: "Specifying ``canceled`` will attempt to hang up calls
+    that are queued or ringing; however, it will not affect calls already in progress.
+    Specifying ``completed`` will attempt to hang up a call even if it's already in progress."
+    ``canceled`` on an answered leg answers success and leaves it up, so ``completed`` alone:
+    it ends a leg in either state. An error means the leg had already ended."""
+    try:
+        services().twilio.calls(sid).update(status="completed")
+    except TwilioException:
+        log.info("offer %s: its call had already ended", offer_id)
 
 
 def complete(conn: Session, interaction_id: int, event: str) -> None:
