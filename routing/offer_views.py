@@ -22,7 +22,7 @@ from routing import callbacks, offers
 from routing.models import Handler, QueueEntry
 from routing.prompts import text as routing_text
 from routing.prompts import whisper_text
-from routing.voice import arg_int, bp, join_conference, say_text
+from routing.voice import arg_int, bp, conference_name, join_conference, say_text
 from services import services
 from webhooks import form_value, twilio_webhook
 
@@ -194,4 +194,58 @@ def offer_status() -> VoiceResponse:
         ended = carrier_calls.note_call(conn, sid, "offer", row.interaction_id, ended=True)
     conn.commit()
     carrier_calls.enqueue_deletion(ended)
+    if row.state == "accepted" and status in FINAL_CALL_STATUSES:
+        _caller_left_alone(conn, row.interaction_id, form_value("CallSid", 64))
     return VoiceResponse()
+
+
+def _caller_left_alone(conn, interaction_id: int, handler_sid: str) -> None:
+    """The accepted handler's leg ended. If it never reached the case's conference (it ended
+    while its conference TwiML was on the way), no participant-leave will come for it and the
+    caller would wait alone with the music: the end is recorded (COMPLETEAGENT, the handler
+    left first; wrap-up once) and, if the caller waits alone in the conference, their call is
+    moved to ``/routing/handler-lost`` (the message box, as when nobody can take the call).
+
+    Decided from the carrier's view of the conference: a live one (``init``/``in-progress``)
+    without the handler's leg, or none at all (the caller is still on the way: ``/routing/join``
+    then sees the call ended). A conference that has already ended says nothing (both were
+    in it: its participant-leave and the Dial action tell who left first)."""
+    entry = offers.entry_row(conn, interaction_id)
+    conn.commit()  # no transaction while the carrier answers
+    if entry is None or entry.state != "connected" or entry.callback_requested_at is not None:
+        return
+    if offers.caller_call_ended(conn, interaction_id):
+        conn.commit()
+        return  # the caller's end closes it (offer_status above, or their own callbacks)
+    conn.commit()
+    client = services().twilio
+    name = conference_name(interaction_id)
+    try:
+        held = client.conferences.list(friendly_name=name, limit=20)
+        live = [c for c in held if c.status in ("init", "in-progress")]
+        members = [
+            [p.call_sid for p in client.conferences(c.sid).participants.list(limit=20)]
+            for c in live
+        ]
+    except TwilioException:
+        log.warning("interaction %s: the conference could not be read", interaction_id)
+        return
+    if held and not live:
+        return  # it ended with both in it: its own callbacks record the end
+    if any(handler_sid in sids for sids in members):
+        return  # the handler is (still) in it: endConferenceOnExit ends it for both
+    sid = offers.caller_sid(conn, interaction_id)
+    conn.commit()
+    waiting = sid is not None and any(sid in sids for sids in members)
+    if live and not waiting:
+        return  # a conference on its way out with nobody in it: its callbacks decide
+    offers.complete(conn, interaction_id, "COMPLETEAGENT")
+    if not waiting:
+        return  # not in a conference yet: /routing/join sees the call ended
+    log.info("interaction %s: the handler left before joining; the caller is moved", interaction_id)
+    try:
+        client.calls(sid).update(
+            url=offers.url("/routing/handler-lost", caller=interaction_id), method="POST"
+        )
+    except TwilioException:
+        log.info("interaction %s: the caller's call had already ended", interaction_id)

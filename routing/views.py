@@ -228,7 +228,31 @@ def join() -> VoiceResponse:
     iid = arg_int("caller")
     if iid is None:
         return VoiceResponse()
+    entry = offers.entry_row(db_session(), iid)
+    if entry is not None and entry.state == "done" and entry.callback_requested_at is None:
+        return _handler_lost_box()  # the handler was gone before either joined: never alone
     return join_conference(iid, record=False)
+
+
+@bp.post("/routing/handler-lost")
+@twilio_webhook
+def handler_lost() -> VoiceResponse:
+    """The handler who took the call left before reaching the conference (the end is recorded
+    COMPLETEAGENT): the caller, who would otherwise wait alone with the music, gets the message
+    box with a call-back request, as when no handler can take the call."""
+    return _handler_lost_box()
+
+
+def _handler_lost_box() -> VoiceResponse:
+    call = caller()
+    response = VoiceResponse()
+    if call is None:
+        response.hangup()
+        return response
+    requested = calls().request_callback(call, "handler-lost")
+    db_session().commit()
+    _message_box(response, call_language(call), message_box_prompt(call), requested)
+    return response
 
 
 @bp.post("/routing/caller-done")
