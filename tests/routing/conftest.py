@@ -1,4 +1,6 @@
-"""Routing-core fixtures: the session's embedded Redis, flushed before and after each test."""
+"""Routing-core fixtures: the session's embedded Redis, flushed before and after each test;
+``svc``, the app's services (tests that route through the app override ``core`` with the app's
+own routing core)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import pytest
 import redis
 
 from routing.core import RoutingCore
+from tests.support import Handles, handles
 
 
 @pytest.fixture
@@ -32,3 +35,8 @@ def make_core(rds: redis.Redis) -> Callable[..., RoutingCore]:
 @pytest.fixture
 def core(make_core) -> RoutingCore:
     return make_core()
+
+
+@pytest.fixture
+def svc(app) -> Handles:
+    return handles(app)

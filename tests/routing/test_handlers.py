@@ -12,7 +12,6 @@ from routing.core import RoutingCore
 from routing.models import Handler
 from routing.service import create_handler, masked_phone, routing_core, set_presence
 from settings import SettingsError, load_settings
-from tests.support import handles
 
 NUMBER = "+380501234567"
 FORMS = (NUMBER, NUMBER[1:], NUMBER[4:])
@@ -31,11 +30,6 @@ def cli(app):
         return result
 
     return run
-
-
-@pytest.fixture
-def svc(app):
-    return handles(app)
 
 
 @pytest.fixture

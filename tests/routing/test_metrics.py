@@ -13,14 +13,8 @@ from routing.metrics import (
     render,
 )
 from routing.models import QueueEntry
-from tests.support import handles
 
 T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def svc(app):
-    return handles(app)
 
 
 def at(seconds: float) -> dt.datetime:

@@ -19,15 +19,9 @@ from routing.models import QueueEntry
 from routing.service import routing_core
 from tests.conftest import Carrier, call_params, new_call_sid
 from tests.routing.test_queue import on_duty
-from tests.support import handles
 
 CALLER = "+79161234567"
 WITHHELD = "+266696687"
-
-
-@pytest.fixture
-def svc(app):
-    return handles(app)
 
 
 @pytest.fixture

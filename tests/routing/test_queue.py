@@ -15,16 +15,10 @@ from routing.models import QueueEntry
 from routing.reconcile import rebuild_callers
 from routing.service import create_handler, routing_core, set_presence
 from tests.conftest import call_params, new_call_sid, path_of
-from tests.support import handles
 
 CALLER = "+79161234567"
 HANDLER = "+380501112233"
 NS = "{*}"
-
-
-@pytest.fixture
-def svc(app):
-    return handles(app)
 
 
 @pytest.fixture

@@ -12,14 +12,8 @@ from inquiries.models import CallEvent
 from routing.models import QueueEntry
 from routing.service import routing_core
 from tests.conftest import call_params, new_call_sid, path_of
-from tests.support import handles
 
 from .test_queue import CALLER, ask_for_a_person, entries, on_duty
-
-
-@pytest.fixture
-def svc(app):
-    return handles(app)
 
 
 @pytest.fixture

@@ -10,14 +10,8 @@ from inquiries.models import Caller, CallEvent, Inquiry, Interaction
 from routing.models import Handler, QueueEntry
 from routing.reports import board, dashboard
 from routing.service import routing_core
-from tests.support import handles
 
 NOW = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def svc(app):
-    return handles(app)
 
 
 def seed(svc) -> dict[str, int]:
