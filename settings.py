@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENVIRONMENTS = ("development", "test", "production")
 ROOT = Path(__file__).resolve().parent
@@ -142,6 +143,18 @@ def parse_codes(value: str, name: str) -> tuple[str, ...]:
     if bad or not codes:
         raise SettingsError(f"{name}: comma-separated codes like advised,referred (got {value!r})")
     return codes
+
+
+def parse_time_zone(value: str, name: str = "HOTLINE_TIME_ZONE") -> str:
+    """An IANA time zone name the system (or the ``tzdata`` package) knows."""
+    name_given = value.strip()
+    try:
+        ZoneInfo(name_given)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"{name} must be an IANA time zone such as Europe/Kyiv or UTC, not {name_given!r}"
+        ) from None
+    return name_given
 
 
 def env_bool(value: str | None, default: bool, name: str) -> bool:
@@ -272,6 +285,9 @@ class Settings:
     #: What staff may record as a case's outcome (codes; the console translates them).
     case_outcomes: tuple[str, ...] = ("advised", "referred", "callback_arranged", "no_contact",
                                       "other")  # fmt: skip
+    #: The hotline's time zone (IANA name): the console shows every time in it. Stored times
+    #: stay UTC.
+    time_zone: str = "Europe/Kyiv"
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(env={self.env!r}, public_base_url={self.public_base_url!r}, secrets=…)"
@@ -479,6 +495,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
             env_map.get("CASE_OUTCOMES", "advised,referred,callback_arranged,no_contact,other"),
             "CASE_OUTCOMES",
         ),
+        time_zone=parse_time_zone(env_map.get("HOTLINE_TIME_ZONE", "Europe/Kyiv")),
     )
     if not settings.staff_require_totp and settings.env not in ("development", "test"):
         raise SettingsError("STAFF_REQUIRE_TOTP may be turned off only in development or test")

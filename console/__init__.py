@@ -49,7 +49,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         importlib.import_module(name)
     from console.blueprint import bp
 
-    i18n.init_app(app)
+    i18n.init_app(app, time_zone=settings.time_zone)
     security.init_app(app, production=settings.env == "production")
     app.jinja_env.globals.update(
         csrf_field=csrf_field,
@@ -60,5 +60,6 @@ def init_app(app: Flask, settings: Settings) -> None:
         get_locale=get_locale,
         role_names=ROLE_NAMES,
         language_names=LANGUAGE_NAMES,
+        time_zone=settings.time_zone,
     )
     app.register_blueprint(bp)

@@ -83,8 +83,10 @@ def request_translations() -> NullTranslations:
     return found
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, time_zone: str = "UTC") -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
+    # Every time the console shows is in the hotline's time zone (HOTLINE_TIME_ZONE).
+    app.config["BABEL_DEFAULT_TIMEZONE"] = time_zone
     ConsoleBabel(compile_catalogs()).init_app(app, locale_selector=select_language)
     # Templates' _() and friends, as Flask-Babel installs them, through the per-request lookup.
     app.jinja_env.install_gettext_callables(
