@@ -17,12 +17,14 @@ from typing import Any
 from flask import Response, abort, render_template, request, url_for
 from flask_babel import lazy_gettext
 from markupsafe import Markup
+from sqlalchemy import select
 
-from console import nav
+from console import labels, nav
 from console.blueprint import bp
 from db import database, db_session, read_only_connection
 from inquiries.calllog import CallLogFilter, CallLogRow, csv_rows, list_interactions
 from inquiries.models import INQUIRY_KINDS, LANGUAGES
+from routing.models import Handler
 from services import services
 from staff import audit
 from staff.authz import current_staff, roles_required
@@ -92,36 +94,54 @@ def _audit_filters(form: dict[str, str]) -> dict[str, Any]:
     return details
 
 
-def rows_html(rows: list[CallLogRow], case_url: str) -> Markup:
+def rows_html(
+    rows: list[CallLogRow], case_url: str, handlers: dict[int, str] | None = None
+) -> Markup:
     """The table's rows, escaped and joined here: a Jinja expression per cell, or even
     ``Markup.format`` per cell, cost more than the query on a page of 50 (bench/console.py).
     Every value is escaped (``html.escape``, quotes included); a page repeats most values (the
     topic, the status…), so each distinct one is escaped once. Only the case link is built as
-    markup, from an integer."""
+    markup, from an integer. Codes are shown by their names (``console.labels``), times in the
+    hotline's time zone, handlers by name (``handlers``: id to display name)."""
     href = html.escape(case_url)
+    names = handlers or {}
     td: dict[str, str] = {}
 
-    def cell(value: str) -> str:
-        found = td.get(value)
+    def cell(value: object) -> str:
+        text = str(value)
+        found = td.get(text)
         if found is None:
-            found = td[value] = f"<td>{html.escape(value)}</td>"
+            found = td[text] = f"<td>{html.escape(text)}</td>"
         return found
 
     out = []
     for r in rows:
         case = int(r.inquiry_id)
+        handler = "" if r.handler_id is None else names.get(r.handler_id, f"#{r.handler_id}")
         out.append(
-            f"<tr><td>{r.started_at:%Y-%m-%d %H:%M:%S}</td>"
+            f'<tr><td class="time">{html.escape(labels.when_s(r.started_at))}</td>'
             f'<td><a href="{href}{case}">#{case}</a></td>'
-            + cell(f"{r.channel} {r.direction}") + cell(r.number) + cell(r.kind)
-            + cell(r.language or "") + cell(r.call_status)
-            + cell("" if r.duration_s is None else f"{r.duration_s} s")
-            + cell("" if r.waited_s is None else f"{r.waited_s} s")
-            + cell("" if r.handler_id is None else str(r.handler_id))
-            + cell(r.inquiry_status) + cell(r.outcome or "")
+            + cell(labels.call_channel_name(r.channel, r.direction)) + cell(r.number)
+            + cell(labels.kind_name(r.kind)) + cell(labels.language_name(r.language))
+            + cell(labels.call_status_name(r.call_status))
+            + cell("" if r.duration_s is None else labels.mmss(r.duration_s))
+            + cell("" if r.waited_s is None else labels.mmss(r.waited_s))
+            + cell(handler)
+            + cell(labels.case_status_name(r.inquiry_status))
+            + cell("" if not r.outcome else labels.outcome_name(r.outcome))
             + "</tr>\n"
         )  # fmt: skip
     return Markup("".join(out))  # noqa: S704 - every value was escaped above
+
+
+def handler_choices() -> dict[int, str]:
+    """Every handler (active or not: old calls name them too), id to display name."""
+    return {
+        row.id: row.display_name
+        for row in db_session().execute(
+            select(Handler.id, Handler.display_name).order_by(Handler.display_name, Handler.id)
+        )
+    }
 
 
 def _scope() -> tuple[int | None, bool]:
@@ -144,11 +164,13 @@ def call_log() -> Any:
         db_session(), services().protector, flt, cursor=cursor, visible_to_handler=restrict,
         full_numbers=full,
     )  # fmt: skip
+    handlers = handler_choices()
     audit.record("calllog.view", None, None, rows=len(page.rows), full_numbers=int(full),
                  **_audit_filters(form))  # fmt: skip
     return render_template(
         "console/calls.html", page=page, form=form, full=full, may_see_numbers=may_see_numbers,
-        rows=rows_html(page.rows, url_for("console.inquiry", inquiry_id=0)[:-1]),
+        rows=rows_html(page.rows, url_for("console.inquiry", inquiry_id=0)[:-1], handlers),
+        handlers=handlers,
         can_export=current_staff().role in EXPORT_ROLES, channels=CHANNELS, kinds=INQUIRY_KINDS,
         languages=LANGUAGES, statuses=INQUIRY_STATUSES,
         outcomes=tuple(getattr(services().settings, "case_outcomes", ())),

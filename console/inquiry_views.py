@@ -17,10 +17,12 @@ from sqlalchemy import select
 from console.access import require_inquiry, require_interaction
 from console.blueprint import bp
 from console.calls_views import FULL_NUMBER_ROLES
+from console.story import stories
 from db import db_session
 from inquiries.calllog import inquiry_detail
 from inquiries.models import Interaction
 from inquiries.notes import NoteError, add_note, notes_of, set_outcome
+from ivr.views import flow as ivr_flow
 from recordings.models import Recording
 from recordings.playback import NotPlayable, RangeNotSatisfiable, parse_range, read_range
 from services import services
@@ -31,6 +33,8 @@ from staff.models import StaffUser
 VIEW_ROLES = ("handler", "supervisor", "auditor", "admin")
 WRITE_ROLES = ("handler", "supervisor", "admin")  # auditors only read
 RETRY_ROLES = ("supervisor", "admin")
+#: Who sees each event as stored, behind its sentence's details toggle.
+RAW_EVENT_ROLES = ("supervisor", "auditor", "admin")
 _recording = Recording.__table__
 
 
@@ -80,10 +84,12 @@ def inquiry(inquiry_id: int) -> Any:
         )
     }
     recordings = _recordings_of([row.id for row in detail.interactions])
+    calls = stories(conn, ivr_flow(), detail.interactions, detail.timeline)
     conn.commit()
     audit.record("inquiry.view", "inquiry", inquiry_id, full_number=int(full))
     return render_template(
         "console/inquiry.html", d=detail, notes=notes, authors=authors, recordings=recordings,
+        calls=calls, may_see_raw=me.role in RAW_EVENT_ROLES,
         bars={r.id: waveform_bars(r.waveform) for r in recordings}, full=full,
         may_see_number=me.role in FULL_NUMBER_ROLES, may_write=me.role in WRITE_ROLES,
         may_retry=me.role in RETRY_ROLES,

@@ -137,7 +137,8 @@ class CallStory:
 
     @property
     def summary(self) -> str:
-        return " · ".join(b.short for b in self.beats if b.short)
+        told = " · ".join(b.short for b in self.beats if b.short)
+        return told[:1].upper() + told[1:]
 
 
 def _seconds(data: dict[str, Any], key: str, scale: float = 1.0) -> float | None:
@@ -178,7 +179,7 @@ def tell(event: str, data: dict[str, Any], names: dict[int, str]) -> tuple[str, 
                 gettext("offered to %(name)s", name=who))  # fmt: skip
     if event == "RINGNOANSWER":
         rang = _seconds(data, "ringtime_ms", 1000.0)
-        secs = f"{round(rang)} s" if rang is not None else "—"
+        secs = gettext("%(n)s s", n=round(rang)) if rang is not None else "—"
         if data.get("status") == "completed":
             return (gettext("%(name)s answered but did not press 1 (%(secs)s)", name=who,
                             secs=secs), gettext("not taken (%(secs)s)", secs=secs))  # fmt: skip
