@@ -13,6 +13,7 @@ import html
 import io
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Response, abort, render_template, request, url_for
 from flask_babel import lazy_gettext
@@ -25,6 +26,7 @@ from db import database, db_session, read_only_connection
 from inquiries.calllog import CallLogFilter, CallLogRow, csv_rows, list_interactions
 from inquiries.models import INQUIRY_KINDS, LANGUAGES
 from routing.models import Handler
+from routing.reports import midnight
 from services import services
 from staff import audit
 from staff.authz import current_staff, roles_required
@@ -53,7 +55,10 @@ def _date(name: str) -> dt.date | None:
 
 
 def _day_start(day: dt.date | None) -> dt.datetime | None:
-    return None if day is None else dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    """Midnight of ``day`` in the hotline's time zone: the form's days are the staff's days."""
+    if day is None:
+        return None
+    return midnight(day, ZoneInfo(services().settings.time_zone))
 
 
 def read_filter() -> tuple[CallLogFilter, dict[str, str]]:

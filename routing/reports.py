@@ -1,7 +1,9 @@
 """What supervisors look at: the live queue board and the dashboard's series. Read-only; the
 console renders them (and checks who may look). Ids, counts and times only.
 
-"Today" and "per day" are UTC days.
+"Today" and "per day" are days in the hotline's time zone (``zone``: the console passes
+``HOTLINE_TIME_ZONE``; UTC when not given): a call at 01:00 in Kyiv is on that day, not the day
+before.
 """
 
 from __future__ import annotations
@@ -56,15 +58,26 @@ class Board:
     today: QueueMetrics
 
 
-def day_start(when: dt.datetime) -> dt.datetime:
-    return when.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+def day_start(when: dt.datetime, zone: dt.tzinfo = dt.UTC) -> dt.datetime:
+    """Midnight of ``when``'s day in ``zone`` (as an aware time)."""
+    return when.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def midnight(day: dt.date, zone: dt.tzinfo = dt.UTC) -> dt.datetime:
+    """The start of ``day`` in ``zone``."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=zone)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def board(conn: Session, core: RoutingCore | None, now: dt.datetime | None = None) -> Board:
+def board(
+    conn: Session,
+    core: RoutingCore | None,
+    now: dt.datetime | None = None,
+    zone: dt.tzinfo = dt.UTC,
+) -> Board:
     """Waiting callers by language and kind, each handler's presence and call time, today's
     figures. ``core`` None (Redis down): presences from the database, marked as such."""
     now = now or dt.datetime.now(dt.UTC)
@@ -107,7 +120,7 @@ def board(conn: Session, core: RoutingCore | None, now: dt.datetime | None = Non
         waiting_total=sum(g.count for g in waiting),
         longest_wait_s=max((g.longest_wait_s for g in waiting), default=0.0),
         handlers=handlers,
-        today=queue_metrics(conn, day_start(now), now + dt.timedelta(seconds=1), now=now),
+        today=queue_metrics(conn, day_start(now, zone), now + dt.timedelta(seconds=1), now=now),
     )
 
 
@@ -130,11 +143,12 @@ class Dashboard:
     handler_names: dict[int, str]
 
 
-def dashboard(conn: Session, since: dt.date, until: dt.date) -> Dashboard:
-    """Per day in [since, until]: calls (by kind, by language), service level, ASA,
-    abandonment; over the whole range: the wait-time distribution and handler occupancy."""
-    start = dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC)
-    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+def dashboard(conn: Session, since: dt.date, until: dt.date, zone: dt.tzinfo = dt.UTC) -> Dashboard:
+    """Per day in [since, until] (days in ``zone``): calls (by kind, by language), service
+    level, ASA, abandonment; over the whole range: the wait-time distribution and handler
+    occupancy."""
+    start = midnight(since, zone)
+    end = midnight(until + dt.timedelta(days=1), zone)
     days = {
         since + dt.timedelta(days=i): DayFigures(since + dt.timedelta(days=i))
         for i in range((until - since).days + 1)
@@ -145,7 +159,7 @@ def dashboard(conn: Session, since: dt.date, until: dt.date) -> Dashboard:
         .where(_interaction.c.started_at >= start, _interaction.c.started_at < end)
     )
     for started, kind, language in rows:
-        figures = days.get(_aware(started).date())
+        figures = days.get(_aware(started).astimezone(zone).date())
         if figures is None:
             continue
         figures.calls += 1
@@ -153,8 +167,7 @@ def dashboard(conn: Session, since: dt.date, until: dt.date) -> Dashboard:
         lang = language or "?"
         figures.by_language[lang] = figures.by_language.get(lang, 0) + 1
     for day, figures in days.items():
-        day_from = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-        m = queue_metrics(conn, day_from, day_from + dt.timedelta(days=1))
+        m = queue_metrics(conn, midnight(day, zone), midnight(day + dt.timedelta(days=1), zone))
         figures.service_level, figures.asa_s = m.service_level, m.asa_s
         figures.abandonment_rate = m.abandonment_rate
     whole = queue_metrics(conn, start, min(end, dt.datetime.now(dt.UTC)))

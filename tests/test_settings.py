@@ -112,12 +112,20 @@ def test_production_refuses_a_public_url_without_https(production, url) -> None:
         ({"HOTLINE_SERVE": "web"}, "HOTLINE_SERVE must be one of all, webhooks, console"),
         ({"STAFF_MAX_PASSWORD_HASHES": "0"}, "STAFF_MAX_PASSWORD_HASHES"),
         ({"STAFF_MAX_PASSWORD_HASHES": "two"}, "STAFF_MAX_PASSWORD_HASHES"),
+        ({"HOTLINE_TIME_ZONE": "Kyiv"}, "HOTLINE_TIME_ZONE must be an IANA time zone"),
+        ({"HOTLINE_TIME_ZONE": "../../etc/passwd"}, "HOTLINE_TIME_ZONE"),
+        ({"HOTLINE_TIME_ZONE": ""}, "HOTLINE_TIME_ZONE"),
     ],
 )
 def test_bad_values_are_clear_errors(production, changes, named) -> None:
     with pytest.raises(SettingsError) as raised:
         load_settings({**production, **changes})
     assert named in str(raised.value)
+
+
+def test_the_time_zone_is_the_hotlines_and_kyiv_by_default(production) -> None:
+    assert load_settings(production).time_zone == "Europe/Kyiv"
+    assert load_settings({**production, "HOTLINE_TIME_ZONE": "UTC"}).time_zone == "UTC"
 
 
 def test_the_flood_limits_are_read_from_the_environment(production) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from inquiries.models import Caller, CallEvent, Inquiry, Interaction
 from routing.models import Handler, QueueEntry
-from routing.reports import board, dashboard
+from routing.reports import board, dashboard, day_start
 from routing.service import routing_core
 
 NOW = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)
@@ -94,3 +95,18 @@ def test_the_dashboard_counts_days_and_buckets_waits(svc):
     assert buckets["< 10 s"] == 1 and buckets["< 30 s"] == 1 and buckets["≥ 300 s"] == 1
     assert sum(buckets.values()) == 3  # the call-back is not a wait
     assert d.handler_names[ids["anna"]] == "Anna"
+
+
+def test_days_are_the_hotlines_days_not_utcs(svc):
+    """At 15:00 UTC it is already 05:00 the next day at UTC+14: the calls count on that day,
+    and the board's "today" starts at that zone's midnight."""
+    seed(svc)
+    zone = ZoneInfo("Pacific/Kiritimati")  # UTC+14
+    with svc.engine.connect() as conn:
+        d = dashboard(conn, NOW.date(), NOW.date() + dt.timedelta(days=1), zone)
+        assert [(day.day.day, day.calls) for day in d.days] == [(20, 0), (21, 3)]
+        late = dashboard(conn, NOW.date() - dt.timedelta(days=1), NOW.date(), zone)
+        assert [day.calls for day in late.days] == [0, 0]
+    assert day_start(NOW, zone) == dt.datetime(2026, 11, 21, 0, 0, tzinfo=zone)
+    assert day_start(NOW, zone).astimezone(dt.UTC) == dt.datetime(2026, 11, 20, 10, 0,
+                                                                  tzinfo=dt.UTC)  # fmt: skip
