@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import time
 
 import click
@@ -11,6 +12,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from db import db_session
+from inquiries.models import INQUIRY_KINDS, LANGUAGES
 from routing import offers
 from routing.metrics import queue_metrics, render
 from routing.models import Handler
@@ -40,10 +42,20 @@ def _core():
 
 @handlers_cli.command("add")
 @click.option("--name", required=True, help="display name")
-@click.option("--languages", required=True, help="comma-separated: ru,uk,en")
-@click.option("--skills", required=True, help="comma-separated: surrender,family,pow_info,other")
+@click.option(
+    "--languages", required=True,
+    help=f"the callers' languages they take, comma-separated: {','.join(LANGUAGES)}",
+)  # fmt: skip
+@click.option(
+    "--skills", required=True,
+    help="the topics they take (the main menu's choices), comma-separated: "
+    + ",".join(INQUIRY_KINDS),
+)  # fmt: skip
 @click.option("--phone", default=None, help="their phone, E.164 (stored sealed, never shown)")
-@click.option("--client", default=None, help="their browser client name")
+@click.option(
+    "--client", default=None,
+    help="instead of a phone: a browser client name (in the emulator's softphone: client:NAME)",
+)  # fmt: skip
 @click.option("--level", default=1, type=int, show_default=True, help="lower is offered first")
 @click.option("--position", default=0, type=int, show_default=True, help="order in the level")
 @click.option("--wrap-up", "wrap_up", default=30, type=int, show_default=True, help="seconds")
@@ -74,6 +86,11 @@ def add_handler(
         raise click.ClickException(str(exc)) from None
     session.commit()
     click.echo(f"handler {handler_id} added ({name}, offline)")
+    click.echo(
+        "Their console account (to take calls and set themselves available): "
+        f"flask --app app staff create --role handler --handler-id {handler_id} "
+        f"--username USERNAME --display-name {shlex.quote(name)} --generate-password"
+    )
 
 
 def _reach(handler: Handler) -> str:

@@ -64,7 +64,8 @@ def _check_choice(value: str, known: tuple[str, ...], what: str) -> str:
     return value
 
 
-def _check_handler(db: Session, handler_id: int | None, user_id: int | None = None) -> None:
+def check_handler(db: Session, handler_id: int | None, user_id: int | None = None) -> None:
+    """The handler exists and no other account is linked to it (AccountError otherwise)."""
     if handler_id is None:
         return
     if db.scalar(select(_HANDLER.c.id).where(_HANDLER.c.id == handler_id)) is None:
@@ -96,7 +97,7 @@ def create_user(
     _check_choice(language, STAFF_LANGUAGES, "language")
     if find_user(db, username) is not None:
         raise AccountError(f"the username {username!r} is taken")
-    _check_handler(db, handler_id)
+    check_handler(db, handler_id)
     generated = generate_password() if password is None else None
     chosen = generated or password or ""
     check_policy(chosen, username)

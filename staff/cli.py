@@ -58,8 +58,9 @@ def _create(**fields: object) -> None:
 
 
 _language = click.option(
-    "--language", type=click.Choice(STAFF_LANGUAGES), default="uk", show_default=True
-)
+    "--language", type=click.Choice(STAFF_LANGUAGES), default="uk", show_default=True,
+    help="the console's language for this person (callers' languages: handlers add --languages)",
+)  # fmt: skip
 _generate = click.option(
     "--generate-password", is_flag=True, help="generate a password and print it once"
 )
@@ -81,11 +82,48 @@ def create_admin(username: str, display_name: str, language: str, generate_passw
     )  # fmt: skip
 
 
+WHERE_N = (
+    "N is the id `flask --app app handlers add` printed for them; "
+    "`flask --app app handlers list` shows every handler's id"
+)
+
+
+def _check_link(role: str, handler_id: int | None) -> None:
+    """A handler's account names its handler (the phone that rings); no other account does."""
+    if role != "handler":
+        if handler_id is not None:
+            raise click.ClickException(
+                f"--handler-id is for --role handler only (a {role} takes no calls)"
+            )
+        return
+    if handler_id is None:
+        raise click.ClickException(
+            "a handler's account needs --handler-id N, the handler whose phone rings for them: "
+            "add the handler first (flask --app app handlers add --name … --languages … "
+            f"--skills … --phone …|--client …); {WHERE_N}"
+        )
+    try:
+        accounts.check_handler(db_session(), handler_id)
+    except AccountError as exc:
+        raise click.ClickException(
+            f"{exc} (`flask --app app handlers list` shows every handler's id, "
+            "`flask --app app staff list` the accounts linked to them)"
+        ) from None
+
+
 @staff_cli.command("create")
-@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option(
+    "--role", type=click.Choice(ROLES), required=True,
+    help="handler: takes calls (needs --handler-id); supervisor: the queue board and every "
+    "case; auditor: every case read-only and the audit log; admin: accounts and retention",
+)  # fmt: skip
 @click.option("--username", required=True)
 @click.option("--display-name", required=True)
-@click.option("--handler-id", type=int, default=None, help="the routing handler this person is")
+@click.option(
+    "--handler-id", type=int, default=None,
+    help="with --role handler (required): the id `flask handlers add` printed "
+    "(`flask handlers list`)",
+)  # fmt: skip
 @_language
 @_generate
 def create(
@@ -96,7 +134,8 @@ def create(
     language: str,
     generate_password: bool,
 ) -> None:
-    """Create a staff account."""
+    """Create a staff account (a handler's: after `flask handlers add`, with --handler-id)."""
+    _check_link(role, handler_id)
     password = _password(generate_password)
     _create(
         username=username, display_name=display_name, role=role, password=password,

@@ -3,6 +3,8 @@ stores, the CallEvents, and the reconciler rebuilding the core after Redis lost 
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 from sqlalchemy import select
 
@@ -12,6 +14,7 @@ from routing.core import RoutingCore
 from routing.models import Handler
 from routing.service import create_handler, masked_phone, routing_core, set_presence
 from settings import SettingsError, load_settings
+from staff.models import StaffUser
 
 NUMBER = "+380501234567"
 FORMS = (NUMBER, NUMBER[1:], NUMBER[4:])
@@ -78,6 +81,32 @@ def test_add_by_client_and_default_fallback_languages(cli, svc):
     assert handler.client_identity == "ivan_1" and handler.phone_hash is None
     assert handler.fallback_languages == ["uk"]  # ROUTING_FALLBACK_LANGUAGES default ru:uk
     assert (handler.level, handler.position, handler.wrap_up_s) == (1, 0, 30)
+
+
+def test_add_prints_the_id_and_the_command_that_links_a_staff_account(cli, svc):
+    """A new user adds a handler, then runs the printed command (their username filled in):
+    the handler's console account is linked to the handler whose phone rings."""
+    result = add(cli, "Olena K", "--languages", "uk,ru", "--skills", "surrender", "--client", "ok")
+    (handler,) = handlers(svc)
+    assert f"handler {handler.id} added (Olena K, offline)" in result.output
+    printed = result.output.split(": flask --app app ", 1)[1].strip()
+    assert printed == (
+        f"staff create --role handler --handler-id {handler.id} --username USERNAME "
+        "--display-name 'Olena K' --generate-password"
+    )
+    linked = cli(*shlex.split(printed.replace("USERNAME", "olena")))
+    assert "created: olena (handler)" in linked.output
+    with svc.session_factory() as session:
+        user = session.scalar(select(StaffUser).where(StaffUser.username == "olena"))
+        assert user.handler_id == handler.id and user.display_name == "Olena K"
+    assert f"handler {handler.id}" in cli("staff", "list").output
+
+
+def test_add_help_lists_the_accepted_values(cli):
+    text = " ".join(cli("handlers", "add", "--help").output.split())
+    assert "the callers' languages they take, comma-separated: ru,uk,en" in text
+    assert "comma-separated: surrender,family,pow_info,other" in text
+    assert "client:NAME" in text
 
 
 def test_list_masks_the_number(cli):

@@ -58,7 +58,7 @@ def test_a_weak_password_is_refused(app) -> None:
 
 def test_create_role_disable_enable_reset_list(app, client) -> None:
     created = run(
-        app, "create", "--role", "handler", "--username", "olena", "--display-name", "Olena",
+        app, "create", "--role", "auditor", "--username", "olena", "--display-name", "Olena",
         "--generate-password",
     )  # fmt: skip
     assert created.exit_code == 0, created.output
@@ -113,3 +113,40 @@ def test_unknown_users_and_handlers_are_errors(app) -> None:
         "--handler-id", "999", "--generate-password",
     )  # fmt: skip
     assert result.exit_code != 0 and "no handler 999" in result.output
+    assert "handlers list" in result.output  # where the ids are
+    with app.app_context():
+        assert db_session().scalars(select(StaffUser)).all() == []
+
+
+def test_a_handler_account_needs_its_handler_id_and_says_where_it_comes_from(app) -> None:
+    """Without --handler-id a handler's account could never take a call (nothing links it
+    later): refused, naming the command that makes the handler and prints N."""
+    result = run(
+        app, "create", "--role", "handler", "--username", "olena", "--display-name", "Olena",
+        "--generate-password",
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "--handler-id N" in result.output
+    assert "handlers add" in result.output and "handlers list" in result.output
+    assert "password for" not in result.output
+    with app.app_context():
+        assert db_session().scalars(select(StaffUser)).all() == []
+
+
+def test_only_a_handler_account_is_linked_to_a_handler(app) -> None:
+    """A supervisor linked to handler N would take N's link from the handler's own account."""
+    result = run(
+        app, "create", "--role", "supervisor", "--username", "sofia", "--display-name", "Sofia",
+        "--handler-id", "1", "--generate-password",
+    )  # fmt: skip
+    assert result.exit_code != 0 and "--role handler only" in result.output
+    with app.app_context():
+        assert db_session().scalars(select(StaffUser)).all() == []
+
+
+def test_the_help_names_the_console_languages_and_the_roles(app) -> None:
+    text = " ".join(run(app, "create", "--help").output.split())
+    assert "[uk|en]" in text and "the console's language" in text
+    assert "[handler|supervisor|auditor|admin]" in text
+    assert "handler: takes calls (needs --handler-id)" in text
+    assert "flask handlers add" in text
