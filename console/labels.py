@@ -20,9 +20,10 @@ tests (``tests/console/test_pages_browser.py``) search every page for the raw co
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
-from flask_babel import format_datetime, lazy_gettext
+from flask_babel import format_datetime, gettext, lazy_gettext
 
 from console.blueprint import bp
 
@@ -115,6 +116,10 @@ REASON_NAMES = {
 }
 
 
+#: The reason routing's core gives an automatic break.
+MISSED_IN_A_ROW = re.compile(r"missed (\d{1,3}) offers in a row")
+
+
 def readable(code: Any) -> str:
     """A code nobody named: words, not ``snake_case`` or ``kebab-case``."""
     return str(code).replace("_", " ").replace("-", " ")
@@ -186,7 +191,12 @@ def reason_name(reason: str | None) -> Any:
     if reason is None or reason == "":
         return ""
     found = REASON_NAMES.get(reason)
-    return found if found is not None else reason
+    if found is not None:
+        return found
+    missed = MISSED_IN_A_ROW.fullmatch(reason)  # routing's automatic break (routing/lua/state.lua)
+    if missed:
+        return gettext("did not take %(n)s offered calls in a row", n=int(missed.group(1)))
+    return reason
 
 
 @bp.app_template_filter("mmss")

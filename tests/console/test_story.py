@@ -109,3 +109,15 @@ def test_no_event_is_shown_as_its_code(app, language):
             assert not RAW.search(text + " " + short), (event, text, short)
             if event not in ("IVR_STEP", "CALL_STATUS") and event not in QUEUE_EVENTS[-2:]:
                 assert text, event
+
+
+def test_routings_automatic_break_reason_is_translated(app):
+    """routing/lua/state.lua writes "missed 2 offers in a row"; a typed reason stays as typed."""
+    from console.labels import reason_name
+
+    with app.test_request_context(headers={"Accept-Language": "uk"}):
+        assert reason_name("missed 2 offers in a row") == (
+            "не взяв(-ла) 2 запропонованих дзвінків поспіль"
+        )
+        assert str(reason_name("missed offers")) == "не брав(-ла) запропоновані дзвінки"
+        assert reason_name("обід") == "обід"
