@@ -8,12 +8,19 @@ no case number, no earlier calls, no notes, no number, and no ``inquiry.view`` a
 of the case was seen; the OFFER event records the offer). Once the handler takes the call, the
 page shows the case and audits the view; ``console.access`` lets them open it from then on.
 
-The "current" panel refreshes itself (``static/live.js`` fetching ``/console/handler/live``);
-without script, a link reloads the page. Presence changes go the CLI's way
-(``flask handlers presence``): the database first, then the routing core, a ringing offer that
-was withdrawn cancelled, a dispatch for whoever waits. Notes and the outcome need the handler to
-have taken part in the case (``console.access.require_inquiry``: 404 otherwise); notes written
-here are tied to the call they were written during.
+The presence and "current" panels refresh themselves (``static/live.js`` fetching
+``/console/handler/live/presence`` and ``/console/handler/live``); without script, a link
+reloads the page. An offer is unmissable: the panel says what to do (answer the phone, or the
+softphone for a handler reached in the browser, and press 1: what the whisper asks) and carries
+``data-ring``, on which live.js rings (once the ring sound is turned on) and changes the title;
+a missed offer is told afterwards. The presence in force is pressed; during a call the
+presence buttons are disabled. In wrap-up, "More time" extends it in the routing core.
+
+Presence changes go the CLI's way (``flask handlers presence``): the database first, then the
+routing core, a ringing offer that was withdrawn cancelled, a dispatch for whoever waits. Notes
+and the outcome need the handler to have taken part in the case
+(``console.access.require_inquiry``: 404 otherwise); notes written here are tied to the call
+they were written during.
 """
 
 from __future__ import annotations
