@@ -274,7 +274,6 @@ def _page_data(*, live: bool) -> dict[str, Any]:
     return {
         "handler_id": me.handler_id, "presence": presence, "reason": _reason(reason),
         "current": current, "wrap_up": wrap_up,
-        "wrap_up_left": None if wrap_up is None else wrap_up.left_s,
         "outcomes": settings.case_outcomes, "chosen": CHOSEN,
         "idle_s": settings.staff_idle_timeout_s,
         "softphone": handler is not None and handler.client_identity is not None,
@@ -290,10 +289,11 @@ def _reason(reason: str | None) -> str | None:
 
 
 def locked_presences(presence: str) -> tuple[str, ...]:
-    """The presence buttons that are disabled now. On a call (or calling back) none: the call
-    goes on whatever is pressed, and going offline or on a break mid-call only looked like it
-    would end it (routing defers such a change to the end of the wrap-up). While an offer rings,
-    "available" changes nothing (a break or going offline gives the call to someone else)."""
+    """The presence buttons that are disabled now. On a call (or calling back) all three: the
+    call goes on whatever is pressed, and "go offline" mid-call only looked as if it would end it
+    (routing defers such a change to the end of the wrap-up, where the buttons work again). While
+    an offer rings, "available" changes nothing (a break or going offline gives the call to
+    someone else, which is what those buttons say then)."""
     if presence == "on_call":
         return CHOSEN
     if presence == "offered":
