@@ -3,8 +3,10 @@
    [data-live-url]: the panel is replaced every data-live-every seconds (default 5) by the HTML
    fragment that URL answers. Left alone while it holds unsaved input (a field changed, or the
    focus in it), so a half-typed note or reason is never wiped. Updates pause while the tab is
-   hidden and after data-live-idle seconds (default 900) without a key, click, touch or mouse
-   move, so an unattended console still reaches the staff idle timeout; any input resumes them.
+   hidden (unless the panel has data-live-background: the handler's call offered must ring in a
+   tab in the background) and after data-live-idle seconds (default 900) without a key, click,
+   touch or mouse move, so an unattended console still reaches the staff idle timeout; any
+   input resumes them.
    [data-live-paused] / [data-live-failed] elements are shown while paused / failing.
    [data-countdown]: whole seconds left, counted down once a second (shown as m:ss with
    data-countdown-format="mmss"); at 0 the panel refreshes.
@@ -71,7 +73,9 @@
   }
 
   function tick(panel) {
-    var paused = document.hidden || idle(panel);
+    // data-live-background: go on in a hidden tab (a call offered must still ring and show)
+    var hidden = document.hidden && !panel.hasAttribute("data-live-background");
+    var paused = hidden || idle(panel);
     show("[data-live-paused]", paused && !document.hidden);
     if (!paused) { refresh(panel); }
   }

@@ -80,6 +80,9 @@ def test_an_offer_says_answer_the_phone_and_press_1(app, client, core):
     quiet = client.get("/console/handler").get_data(as_text=True)
     assert "data-ring " not in quiet and 'id="offer-banner"' not in quiet
     assert 'id="ring-sound-on"' in quiet and "data-ring-control" in quiet  # the sound's switch
+    # the call panel goes on refreshing in a tab in the background (live.js), the others pause
+    assert re.search(r'<section id="current" [^>]*data-live-background>', quiet)
+    assert not re.search(r'<section id="presence" [^>]*data-live-background', quiet)
 
     offered(app, core, handler_id)
     for path in ("/console/handler", "/console/handler/live"):
