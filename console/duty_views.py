@@ -8,17 +8,25 @@ no case number, no earlier calls, no notes, no number, and no ``inquiry.view`` a
 of the case was seen; the OFFER event records the offer). Once the handler takes the call, the
 page shows the case and audits the view; ``console.access`` lets them open it from then on.
 
-The "current" panel refreshes itself (``static/live.js`` fetching ``/console/handler/live``);
-without script, a link reloads the page. Presence changes go the CLI's way
-(``flask handlers presence``): the database first, then the routing core, a ringing offer that
-was withdrawn cancelled, a dispatch for whoever waits. Notes and the outcome need the handler to
-have taken part in the case (``console.access.require_inquiry``: 404 otherwise); notes written
-here are tied to the call they were written during.
+The presence and "current" panels refresh themselves (``static/live.js`` fetching
+``/console/handler/live/presence`` and ``/console/handler/live``); without script, a link
+reloads the page. An offer is unmissable: the panel says what to do (answer the phone, or the
+softphone for a handler reached in the browser, and press 1: what the whisper asks) and carries
+``data-ring``, on which live.js rings (once the ring sound is turned on) and changes the title;
+a missed offer is told afterwards. The presence in force is pressed; during a call the
+presence buttons are disabled. In wrap-up, "More time" extends it in the routing core.
+
+Presence changes go the CLI's way (``flask handlers presence``): the database first, then the
+routing core, a ringing offer that was withdrawn cancelled, a dispatch for whoever waits. Notes
+and the outcome need the handler to have taken part in the case
+(``console.access.require_inquiry``: 404 otherwise); notes written here are tied to the call
+they were written during.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,23 +41,35 @@ from sqlalchemy.orm import Session
 from console import nav
 from console.access import require_inquiry
 from console.blueprint import bp
-from console.labels import presence_name
+from console.labels import mmss, presence_name
+from console.story import menu_answers
 from db import db_session
 from inquiries.calllog import InquiryDetail, inquiry_detail
 from inquiries.models import QUEUE_EVENT_TERM, CallEvent, Interaction
 from inquiries.notes import Note, NoteError, add_note, notes_of, set_outcome
+from ivr.views import flow
 from routing import offers
-from routing.models import Offer, QueueEntry
+from routing.models import Handler, Offer, QueueEntry
 from routing.service import HandlerNotFound, routing_core, set_presence
 from services import services
 from staff import audit
 from staff.authz import current_staff, roles_required
+from staff.models import StaffUser
 
 nav.add_link("console.duty", lazy_gettext("My calls"), "handler", order=50)
 
 CHOSEN = ("available", "break", "offline")
 #: How far back the last completed call is looked for (a wrap-up is seconds to minutes).
 WRAP_UP_LOOKBACK = dt.timedelta(hours=1)
+#: "More time" during wrap-up: a minute each press, at most five minutes past the handler's own
+#: wrap-up time (the caller waiting meanwhile is offered to someone else).
+WRAP_UP_MORE_S = 60
+WRAP_UP_MORE_MAX_S = 300
+#: A missed offer is told on the page for this long after it ended.
+MISSED_SHOWN_FOR = dt.timedelta(minutes=15)
+#: The break routing sets after missed offers, as the core words it ("missed 2 offers in a
+#: row"); the database keeps "missed offers", which ``reason_name`` translates.
+_MISSED_BREAK = re.compile(r"missed \d+ offers in a row")
 _offer = Offer.__table__
 _entry = QueueEntry.__table__
 _event = CallEvent.__table__
@@ -67,6 +87,10 @@ class Current:
     #: What the queue entry says of the caller (all an offer shows, with ``waited_s``).
     language: str | None = None
     kind: str | None = None
+    #: Notes' authors (staff user id → display name).
+    authors: dict[int, str] = field(default_factory=dict)
+    #: An offer of a call-back request (1 calls the caller back) rather than of a waiting caller.
+    callback: bool = False
 
     @property
     def writable(self) -> bool:
@@ -128,23 +152,58 @@ def current_for(conn: Session, handler_id: int) -> Current:
     language = entry.language if entry is not None else None
     kind = entry.kind if entry is not None else None
     if what == "offer":  # not theirs yet: the case is not read at all
-        return Current(what, waited_s=waited, language=language, kind=kind)
+        callback = entry is not None and entry.callback_requested_at is not None
+        return Current(what, waited_s=waited, language=language, kind=kind, callback=callback)
     inquiry_id = conn.execute(
         select(Interaction.inquiry_id).where(Interaction.id == interaction_id)
     ).scalar_one()
     protector = services().protector
     detail = inquiry_detail(conn, protector, inquiry_id)
     notes = notes_of(conn, protector, inquiry_id)
-    return Current(what, interaction_id, detail, notes, waited, language, kind)
+    return Current(what, interaction_id, detail, notes, waited, language, kind,
+                   note_authors(conn, notes))  # fmt: skip
 
 
-def wrap_up_left(conn: Session, handler_id: int, presence: str) -> int | None:
-    """Seconds of wrap-up left (None unless in wrap-up): the last COMPLETECALLER/COMPLETEAGENT
-    of this handler, its time plus its ``wrapup_s``."""
-    if presence != "wrap_up":
+def note_authors(conn: Session, notes: list[Note]) -> dict[int, str]:
+    """Display names of the notes' authors (staff users)."""
+    ids = {n.author_id for n in notes if n.author_id is not None}
+    if not ids:
+        return {}
+    rows = conn.execute(select(StaffUser.id, StaffUser.display_name).where(StaffUser.id.in_(ids)))
+    return {row.id: row.display_name for row in rows}
+
+
+def missed_offer(conn: Session, handler_id: int) -> str | None:
+    """How this handler's last offer was missed, if it was and lately: "answered" (the phone
+    was answered but 1 never pressed: the carrier says ``completed``) or "not_answered"."""
+    last = conn.execute(
+        select(_offer.c.id, _offer.c.state, _offer.c.ended_at, _offer.c.interaction_id)
+        .where(_offer.c.handler_id == handler_id)
+        .order_by(_offer.c.id.desc())
+        .limit(1)
+    ).first()
+    if last is None or last.state != "missed" or last.ended_at is None:
         return None
+    if offers.aware(last.ended_at) < dt.datetime.now(dt.UTC) - MISSED_SHOWN_FOR:
+        return None
+    status = conn.execute(
+        select(_event.c.data["status"].as_string())
+        .where(_event.c.interaction_id == last.interaction_id, _event.c.event == "RINGNOANSWER",
+               _event.c.data["offer_id"].as_integer() == last.id)
+        .limit(1)
+    ).scalar()  # fmt: skip
+    return "answered" if status == "completed" else "not_answered"
+
+
+@dataclass
+class WrapUp:
+    left_s: int  # seconds left
+    more: bool  # "More time" may still be asked for
+
+
+def _last_completed(conn: Session, handler_id: int) -> Any:
     now = dt.datetime.now(dt.UTC)
-    row = conn.execute(
+    return conn.execute(
         select(_event.c.time, _event.c.data)
         .where(_event.c.event.in_(("COMPLETECALLER", "COMPLETEAGENT")),
                _event.c.time >= now - WRAP_UP_LOOKBACK,
@@ -153,11 +212,40 @@ def wrap_up_left(conn: Session, handler_id: int, presence: str) -> int | None:
         .order_by(_event.c.time.desc(), _event.c.id.desc())
         .limit(1)
     ).first()  # fmt: skip
+
+
+def _base_end(conn: Session, handler_id: int) -> float | None:
+    """When the handler's own wrap-up ends (Unix seconds): the last COMPLETECALLER/COMPLETEAGENT
+    of this handler, its time plus its ``wrapup_s``; None without one."""
+    row = _last_completed(conn, handler_id)
     if row is None:
-        return 0
+        return None
     wrapup = row.data.get("wrapup_s") if isinstance(row.data, dict) else None
-    end = offers.aware(row.time) + dt.timedelta(seconds=int(wrapup or 0))
-    return max(0, int((end - now).total_seconds()))
+    return offers.aware(row.time).timestamp() + int(wrapup or 0)
+
+
+def wrap_up_left(conn: Session, handler_id: int, presence: str) -> int | None:
+    """Seconds of the handler's own wrap-up left (None unless in wrap-up), "More time" aside."""
+    if presence != "wrap_up":
+        return None
+    end = _base_end(conn, handler_id)
+    return 0 if end is None else max(0, round(end - time.time()))
+
+
+def wrap_up_state(conn: Session, handler_id: int, presence: str) -> WrapUp | None:
+    """The wrap-up's time left (None unless in wrap-up): the handler's own, or more if they
+    asked for it (the routing core keeps the extended end)."""
+    if presence != "wrap_up":
+        return None
+    now = time.time()
+    base_end = _base_end(conn, handler_id)
+    try:
+        extended = _core().wrap_up_until(str(handler_id))
+    except redis.RedisError:
+        extended = None
+    end = max(base_end or now, extended or 0.0)
+    more = base_end is not None and end + WRAP_UP_MORE_S <= base_end + WRAP_UP_MORE_MAX_S + 1
+    return WrapUp(max(0, round(end - now)), more)
 
 
 def _audit_view(inquiry_id: int, *, live: bool) -> None:
@@ -176,14 +264,41 @@ def _page_data(*, live: bool) -> dict[str, Any]:
     conn = db_session()
     presence, reason = presence_of(me.handler_id)
     current = current_for(conn, me.handler_id)
-    left = wrap_up_left(conn, me.handler_id, presence)
+    wrap_up = wrap_up_state(conn, me.handler_id, presence)
     if current.detail is not None:
         _audit_view(current.detail.inquiry.id, live=live)
+    handler = conn.get(Handler, me.handler_id)
+    the_flow = flow()
+    busy = current.what in ("offer", "call", "calling_back")
+    missed = None if busy else missed_offer(conn, me.handler_id)
     return {
-        "handler_id": me.handler_id, "presence": presence, "reason": reason, "current": current,
-        "wrap_up_left": left, "outcomes": settings.case_outcomes, "chosen": CHOSEN,
+        "handler_id": me.handler_id, "presence": presence, "reason": _reason(reason),
+        "current": current, "wrap_up": wrap_up,
+        "outcomes": settings.case_outcomes, "chosen": CHOSEN,
         "idle_s": settings.staff_idle_timeout_s,
+        "softphone": handler is not None and handler.client_identity is not None,
+        "missed": missed,
+        "answers_of": lambda path: menu_answers(the_flow, path),
+        "locked": locked_presences(presence),
     }  # fmt: skip
+
+
+def _reason(reason: str | None) -> str | None:
+    """The core's words for a break after missed offers become the code ``reason_name`` knows."""
+    return "missed offers" if reason and _MISSED_BREAK.fullmatch(reason) else reason
+
+
+def locked_presences(presence: str) -> tuple[str, ...]:
+    """The presence buttons that are disabled now. On a call (or calling back) all three: the
+    call goes on whatever is pressed, and "go offline" mid-call only looked as if it would end it
+    (routing defers such a change to the end of the wrap-up, where the buttons work again). While
+    an offer rings, "available" changes nothing (a break or going offline gives the call to
+    someone else, which is what those buttons say then)."""
+    if presence == "on_call":
+        return CHOSEN
+    if presence == "offered":
+        return ("available",)
+    return ()
 
 
 @bp.get("/handler")
@@ -196,6 +311,20 @@ def duty() -> Any:
 @roles_required("handler")
 def duty_live() -> Any:
     return render_template("console/duty_current.html", **_page_data(live=True))
+
+
+@bp.get("/handler/live/presence")
+@roles_required("handler")
+def duty_live_presence() -> Any:
+    """The presence panel alone (its own refresh: a half-typed break reason pauses only it)."""
+    me = current_staff()
+    if me.handler_id is None:
+        return render_template("console/duty_presence.html", handler_id=None)
+    presence, reason = presence_of(me.handler_id)
+    return render_template(
+        "console/duty_presence.html", handler_id=me.handler_id, presence=presence,
+        reason=_reason(reason), chosen=CHOSEN, locked=locked_presences(presence),
+    )  # fmt: skip
 
 
 @dataclass
@@ -247,6 +376,36 @@ def duty_presence() -> Any:
         audit.record("handler.presence", "handler", me.handler_id, presence=presence,
                      previous=note.previous, via="handler_page")  # fmt: skip
     flash(note.message, "error" if note.error else "ok")
+    return redirect(url_for("console.duty"))
+
+
+@bp.post("/handler/wrap-up/more")
+@roles_required("handler")
+def duty_wrap_up_more() -> Any:
+    """The "More time" button: the wrap-up lasts a minute longer (at most ``WRAP_UP_MORE_MAX_S``
+    past the handler's own wrap-up); no call is offered to them until it ends."""
+    me = current_staff()
+    if me.handler_id is None:
+        flash(gettext("Your account is not linked to a handler."), "error")
+        return redirect(url_for("console.duty"))
+    conn = db_session()
+    presence, _ = presence_of(me.handler_id)
+    state = wrap_up_state(conn, me.handler_id, presence)
+    if state is None or not state.more:
+        flash(gettext("No more wrap-up time can be added now."), "error")
+        return redirect(url_for("console.duty"))
+    until = time.time() + state.left_s + WRAP_UP_MORE_S
+    try:
+        new_end = offers.extend_wrap_up(me.handler_id, until)
+    except redis.RedisError:
+        new_end = None
+    if new_end is None:
+        flash(gettext("No more wrap-up time can be added now."), "error")
+        return redirect(url_for("console.duty"))
+    left = max(0, round(new_end - time.time()))
+    audit.record("handler.wrap_up_more", "handler", me.handler_id, added_s=WRAP_UP_MORE_S,
+                 left_s=left, via="handler_page")  # fmt: skip
+    flash(gettext("Wrap-up extended: %(left)s left.", left=mmss(left)), "ok")
     return redirect(url_for("console.duty"))
 
 

@@ -17,7 +17,8 @@ Redis layout under ``prefix`` (``hl:r:``); ids only, never a phone number:
 - ``c:{caller_id}`` HASH: state, language, kind, priority, enqueued_at, score, seq, the handlers
   offered to (``hs``) or connected (``h``); ``callers`` SET.
 - ``h:{handler_id}`` HASH: profile, presence and reason, presence asked for during a call, last
-  call end, calls and talk time today, consecutive misses, the caller offered or connected;
+  call end, calls and talk time today, consecutive misses, the caller offered or connected,
+  the end of an extended wrap-up (``wu``);
   ``handlers`` SET.
 - ``ix:{lang}:{skill}`` / ``fx:{lang}:{skill}`` ZSETs of AVAILABLE handlers by own / fallback
   language, scored ``level * 1e13 + the strategy's metric``; ``avail`` SET.
@@ -306,6 +307,20 @@ class RoutingCore:
         """wrap_up → available (or the presence asked for during the call); else nothing."""
         result, offers = self._run("end_wrap_up", now, handler_id, dispatch=self._then(dispatch))
         return self._presence_change(result, offers)
+
+    def extend_wrap_up(self, handler_id: str, until: float) -> float | None:
+        """More wrap-up: it lasts until ``until`` (Unix seconds) if that is later than its end
+        so far, and ``end_wrap_up`` before then does nothing (whoever extends schedules another
+        ``end_wrap_up`` at the new end). The end now in force; None unless in wrap-up."""
+        result, _ = self._run(
+            "extend_wrap_up", None, _check_id(handler_id, "handler_id"), _num(until, "until")
+        )
+        return float(result["until_s"]) if result["until_s"] else None
+
+    def wrap_up_until(self, handler_id: str) -> float | None:
+        """The end of an extended wrap-up (Unix seconds); None if it was not extended."""
+        value = self.redis.hget(f"{self.prefix}h:{handler_id}", "wu")
+        return float(value) if value else None
 
     # -- assignment --------------------------------------------------------------------------
 

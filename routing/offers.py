@@ -23,7 +23,7 @@ from twilio.base.exceptions import TwilioException
 
 from db import dialect_name
 from inquiries.models import FINAL_CALL_STATUSES, CallEvent, Interaction, utcnow
-from jobs import enqueue, enqueue_in
+from jobs import enqueue, enqueue_at, enqueue_in
 from recordings import carrier_calls
 from routing.core import RoutingCore
 from routing.handover import dispatch_job_id
@@ -398,6 +398,19 @@ def complete(conn: Session, interaction_id: int, event: str) -> None:
                 enqueue("routing.jobs.end_wrap_up", entry.handler_id, job_id=job_id, urgent=True)
         except redis.RedisError:
             log.warning("handler %s: could not schedule the end of wrap-up", entry.handler_id)
+
+
+def extend_wrap_up(handler_id: int, until: float) -> float | None:
+    """The handler asked for more wrap-up: no offer until ``until`` (Unix seconds). The end of
+    wrap-up is scheduled first, then the core told (so a failure leaves the old end standing,
+    never a handler kept in wrap-up with nothing to end it); the earlier end-of-wrap-up job
+    finds the new end and does nothing. The end now in force; None unless in wrap-up."""
+    routing = core()
+    if routing.presence(str(handler_id))[0] != "wrap_up":
+        return None
+    job_id = f"routing-wrap-up-more-{handler_id}-{int(until * 1000)}"
+    enqueue_at(until, "routing.jobs.end_wrap_up", handler_id, job_id=job_id, urgent=True)
+    return routing.extend_wrap_up(str(handler_id), until)
 
 
 def aware(value: dt.datetime) -> dt.datetime:

@@ -138,13 +138,28 @@ end
 --@op end_wrap_up
 local function run()
   local hid = ARGV[A]
-  local v = call("HMGET", P .. "h:" .. hid, "pr", "next", "nrsn")
-  if v[1] ~= "wrap_up" then
+  local v = call("HMGET", P .. "h:" .. hid, "pr", "next", "nrsn", "wu")
+  -- extended (extend_wrap_up): not before its new end (1 s of slack for workers' clocks)
+  if v[1] ~= "wrap_up" or (tonumber(v[4]) or 0) > NOW + 1 then
     return {previous = v[1] or false, current = v[1] or false, withdrawn = false,
             deferred = false}
   end
   return {previous = v[1], current = finish_wrap_up(hid, v[2], v[3]), withdrawn = false,
           deferred = false}
+end
+
+--@op extend_wrap_up
+local function run()
+  -- the handler asked for more wrap-up: it ends at ARGV[A + 1] (Unix s) if that is later
+  local hid, until_s = ARGV[A], ARGV[A + 1]
+  local hk = P .. "h:" .. hid
+  local v = call("HMGET", hk, "pr", "wu")
+  if v[1] ~= "wrap_up" then return {presence = v[1] or false, until_s = false} end
+  if tonumber(until_s) > (tonumber(v[2]) or 0) then
+    call("HSET", hk, "wu", until_s)
+    return {presence = "wrap_up", until_s = until_s}
+  end
+  return {presence = "wrap_up", until_s = v[2]}
 end
 
 --@op accept
@@ -201,7 +216,7 @@ local function run()
   if v[3] == TODAY then calls, talk = tonumber(v[1]) or 0, tonumber(v[2]) or 0 end
   call("HSET", hk, "calls", string.format("%d", calls + 1),
        "talk", string.format("%.17g", talk + tonumber(ARGV[A + 2])), "sday", TODAY,
-       "pr", "wrap_up", "rsn", "", "since", NOW_S, "end", NOW_S, "c", "", "at", "")
+       "pr", "wrap_up", "rsn", "", "since", NOW_S, "end", NOW_S, "c", "", "at", "", "wu", "")
   if ARGV[A + 3] == "0" then return {done = true, presence = finish_wrap_up(hid, v[4], v[5])} end
   return {done = true, presence = "wrap_up"}
 end

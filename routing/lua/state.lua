@@ -180,7 +180,7 @@ end
 local function set_state(hid, presence, reason)
   -- any presence but available/offered/on_call: out of the indexes, no caller
   call("HSET", P .. "h:" .. hid, "pr", presence, "rsn", reason or "", "c", "", "at", "",
-       "since", NOW_S, "next", "", "nrsn", "")
+       "since", NOW_S, "next", "", "nrsn", "", "wu", "")
   call("ZREM", P .. "offers", hid)
   call("SREM", P .. "avail", hid)
 end
@@ -224,7 +224,8 @@ local function finish_wrap_up(hid, next_presence, next_reason)
     set_state(hid, next_presence, next_reason)
     return next_presence
   end
-  call("HSET", P .. "h:" .. hid, "pr", "available", "rsn", "", "since", NOW_S, "av", NOW_S)
+  call("HSET", P .. "h:" .. hid, "pr", "available", "rsn", "", "since", NOW_S, "av", NOW_S,
+       "wu", "")
   index(hid)
   return "available"
 end

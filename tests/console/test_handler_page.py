@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from db import db_session
-from inquiries.models import CallEvent, CaseNote, Inquiry
+from inquiries.models import CallEvent, CaseNote, Inquiry, Interaction
 from inquiries.notes import add_note
 from routing.models import Handler, Offer, QueueEntry
 from routing.service import profile, routing_core
@@ -181,11 +181,23 @@ def test_under_ring_all_only_the_handler_who_took_the_call_sees_its_case(app, cl
 def test_the_call_in_progress_shows_its_case(app, client, anna):
     handler_id, _ = anna
     inquiry_id, call_id = a_case(app, handler_id=handler_id, state="connected", earlier_calls=1)
+    with app.app_context():  # the menu path as the IVR keeps it: the keys pressed
+        session = db_session()
+        session.get(Interaction, call_id).ivr_path = [
+            {"node": "language", "answer": None, "problem": "no_input"},
+            {"node": "language", "answer": "1", "choice": "1"},
+            {"node": "main", "answer": "1", "choice": "1"},
+            {"node": "safety", "answer": "speech", "choice": "1"},
+        ]
+        session.commit()
     page = client.get("/console/handler").get_data(as_text=True)
     assert "Call in progress" in page and f"#{inquiry_id}" in page
     assert 'id="current-language">Russian<' in page and 'id="current-kind">a relative<' in page
     assert 'id="current-waited">1:15<' in page
-    assert "language: ru, main: family" in page  # the IVR answers, not the bare entries
+    # the menu's questions and the answers the caller heard, not "language: 1, safety: 1"
+    assert ("Language: no answer · Language: Russian · Topic: surrender · Safe to talk: yes"
+            in page)  # fmt: skip
+    assert "Time (UTC)" not in page and "None" not in page
     assert page.count("<tr") == 1 + 2 and "0:42" in page  # the earlier call and this one
     assert f'name="interaction_id" value="{call_id}"' in page
     views = audits(app, "inquiry.view")

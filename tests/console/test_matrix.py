@@ -48,6 +48,8 @@ EXPECTED: dict[str, str | frozenset[str]] = {
     "console.recording_retry": frozenset({"supervisor", "admin"}),
     "console.duty": frozenset({"handler"}),
     "console.duty_live": frozenset({"handler"}),
+    "console.duty_live_presence": frozenset({"handler"}),
+    "console.duty_wrap_up_more": frozenset({"handler"}),
     "console.duty_presence": frozenset({"handler"}),
     "console.duty_note": frozenset({"handler"}),
     "console.duty_outcome": frozenset({"handler"}),
