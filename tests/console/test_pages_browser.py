@@ -273,12 +273,17 @@ def shot(page, where: Path, name: str) -> None:
     page.screenshot(path=str(where / f"{name}.png"), full_page=True)
 
 
-def set_language(app, user_id: int, lang: str) -> None:
+#: People's names for the accounts (make_user names them after their role, in English).
+STAFF_NAMES = {"handler": "Olena", "supervisor": "Mira", "auditor": "Iryna", "admin": "Taras"}
+
+
+def set_account(app, user_id: int, lang: str, name: str) -> None:
     with app.app_context():
         db = db_session()
         user = db.get(StaffUser, user_id)
         assert user is not None
         user.language = lang
+        user.display_name = name
         db.commit()
 
 
@@ -327,7 +332,7 @@ def test_every_page_speaks_words_in_both_languages(hotline, chromium, tmp_path):
         phone = chromium.new_context(viewport=PHONE, storage_state=context.storage_state())
         small = phone.new_page()
         for lang in LANGS:
-            set_language(app, user_id, lang)
+            set_account(app, user_id, lang, STAFF_NAMES[role])
             codes = raw_codes(app, story, hotline.settings.case_outcomes)
             english = english_labels(app) if lang == "uk" else {}
             for name, path in pages_for(role, story):
