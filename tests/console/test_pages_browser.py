@@ -298,23 +298,33 @@ def test_every_page_speaks_words_in_both_languages(hotline, chromium, tmp_path):
         )
         for role in ROLES
     }
+    for role, (user_id, _secret) in accounts.items():
+        set_account(app, user_id, "en", STAFF_NAMES[role])
     findings: dict[str, list[str]] = {}
     refused: list[str] = []
 
-    # The login pages, by the browser's language.
+    # The sign-in pages (the password, then the code), by the browser's language.
     for lang in LANGS:
-        for size, suffix in ((None, ""), (PHONE, "-phone")):
-            context = chromium.new_context(locale="uk-UA" if lang == "uk" else "en-US",
-                                           viewport=size or {"width": 1280, "height": 900})  # fmt: skip
-            page = context.new_page()
-            page.goto(f"{base}/console/login")
-            shot(page, where, f"anon-{lang}-login{suffix}")
-            problems = findings_of(page, lang, {}, english_labels(app) if lang == "uk" else {})
-            if suffix and (wide := sideways(page)):
+        context = chromium.new_context(locale="uk-UA" if lang == "uk" else "en-US")
+        page = context.new_page()
+        page.goto(f"{base}/console/login")
+        for name in ("login", "code"):
+            if name == "code":
+                page.set_viewport_size({"width": 1280, "height": 900})
+                page.fill("#username", "supervisor-one")
+                page.fill("#password", PASSWORD)
+                page.click("button[type=submit]")
+                page.wait_for_url("**/console/login/totp")
+            english = english_labels(app) if lang == "uk" else {}
+            shot(page, where, f"anon-{lang}-{name}")
+            problems = findings_of(page, lang, {}, english)
+            page.set_viewport_size(PHONE)
+            shot(page, where, f"anon-{lang}-{name}-phone")
+            if wide := sideways(page):
                 problems.append(wide)
             if problems:
-                findings[f"anon {lang} login{suffix}"] = problems
-            context.close()
+                findings[f"anon {lang} {name}"] = problems
+        context.close()
 
     # The supervisor works first (a note, an outcome, a recording played…), the auditor last:
     # the audit log then has the others' visits.
@@ -335,10 +345,11 @@ def test_every_page_speaks_words_in_both_languages(hotline, chromium, tmp_path):
             set_account(app, user_id, lang, STAFF_NAMES[role])
             codes = raw_codes(app, story, hotline.settings.case_outcomes)
             english = english_labels(app) if lang == "uk" else {}
-            for name, path in pages_for(role, story):
+            for name, path in [*pages_for(role, story), ("not-found", "/console/inquiries/9999")]:
                 key = f"{role} {lang} {name}"
                 response = page.goto(f"{base}{path}")
-                assert response is not None and response.ok, (key, response and response.status)
+                expected = 404 if name == "not-found" else 200
+                assert response is not None and response.status == expected, (key, response)
                 shot(page, where, f"{role}-{lang}-{name}")
                 problems = findings_of(page, lang, codes, english)
                 small.goto(f"{base}{path}")
