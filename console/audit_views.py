@@ -99,9 +99,12 @@ def audit_log() -> Any:
          "details": detail_pairs(event.details, handlers)}
         for event, username, name in rows
     ]  # fmt: skip
-    db.commit()
     actions = sorted(ACTION_NAMES.items(), key=lambda pair: str(pair[1]))
+    staff = db.execute(
+        select(StaffUser.username, StaffUser.display_name).order_by(StaffUser.display_name)
+    ).all()
+    db.commit()
     return render_template(
         "console/audit.html", rows=shown, filters=filters, page=page, pages=pages, total=total,
-        actions=actions,
+        actions=actions, staff=staff,
     )  # fmt: skip
