@@ -83,11 +83,12 @@ def dashboard() -> Any:
     wait_labels = [f"< {mmss(b)}" for b in WAIT_BUCKETS] + [f"≥ {mmss(WAIT_BUCKETS[-1])}"]
     if len(wait_labels) != len(waits):  # the report's buckets changed: its own labels
         wait_labels = [label for label, _ in d.wait_buckets]
+    seconds = " " + gettext("s")  # the unit after a number of seconds ("с" in Ukrainian)
     charts = {
         "kind": bar_chart(days, by_kind),
         "language": bar_chart(days, by_language),
         "sl": bar_chart(days, [(gettext("Service level"), sl)], top=100, unit="%"),
-        "asa": bar_chart(days, [(gettext("Average speed of answer"), asa)], unit=" s"),
+        "asa": bar_chart(days, [(gettext("Average speed of answer"), asa)], unit=seconds),
         "abandon": bar_chart(days, [(gettext("Abandonment"), abandon)], top=100, unit="%"),
         "waits": bar_chart(wait_labels, [(gettext("Calls"), waits)]),
         "occupancy": bar_chart([name for name, _ in occupancy],
@@ -97,7 +98,7 @@ def dashboard() -> Any:
     return render_template(
         "console/dashboard.html", d=d, charts=charts, since=since, until=until,
         shortened=shortened, max_days=MAX_DAYS, by_kind=by_kind, by_language=by_language,
-        day_names=days, wait_labels=wait_labels, since_name=format_date(since, "d MMM yyyy"),
-        until_name=format_date(until, "d MMM yyyy"),
+        day_names=days, wait_labels=wait_labels, seconds=seconds,
+        since_name=format_date(since, "d MMM yyyy"), until_name=format_date(until, "d MMM yyyy"),
         sl=sl, asa=asa, abandon=abandon, occupancy=occupancy,
     )  # fmt: skip
