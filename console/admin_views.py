@@ -18,7 +18,7 @@ from staff.models import ROLES, STAFF_LANGUAGES, StaffUser
 
 
 def _form_context(**extra: Any) -> dict[str, Any]:
-    handlers = db_session().scalars(select(Handler).order_by(Handler.id)).all()
+    handlers = db_session().scalars(select(Handler).order_by(Handler.display_name)).all()
     return {"roles": ROLES, "languages": STAFF_LANGUAGES, "handlers": handlers, **extra}
 
 
@@ -35,8 +35,15 @@ def _target(user_id: int) -> StaffUser:
 @bp.get("/admin/users")
 @roles_required("admin")
 def admin_users() -> Any:
-    users = db_session().scalars(select(StaffUser).order_by(StaffUser.username)).all()
-    return render_template("console/admin/users.html", users=users, roles=ROLES)
+    db = db_session()
+    users = db.scalars(select(StaffUser).order_by(StaffUser.username)).all()
+    linked = {u.handler_id for u in users if u.handler_id is not None}
+    handler_names = dict(
+        db.execute(select(Handler.id, Handler.display_name).where(Handler.id.in_(linked))).all()
+    ) if linked else {}  # fmt: skip
+    return render_template(
+        "console/admin/users.html", users=users, roles=ROLES, handler_names=handler_names
+    )
 
 
 @bp.get("/admin/users/new")

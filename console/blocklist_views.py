@@ -10,6 +10,7 @@ with an error is shown again without the number.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -83,6 +84,8 @@ def _page(form: dict[str, str] | None = None, errors: dict[str, str] | None = No
         "console/blocklist.html", entries=entries, added_by=added_by, form=form or {},
         errors=errors or {}, durations=_durations(), duration_names=DURATION_NAMES,
         refusals=screening.refusals_today(), refusal_names=REFUSAL_NAMES,
+        # the counters restart at midnight UTC: that moment in the hotline's time
+        refusals_since=dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0),
         settings=services().settings,
         window_minutes=f"{services().settings.call_limit_window_s / 60:g}",
     )  # fmt: skip

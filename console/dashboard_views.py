@@ -13,13 +13,14 @@ import datetime as dt
 from typing import Any
 
 from flask import render_template, request
-from flask_babel import gettext, lazy_gettext
+from flask_babel import format_date, gettext, lazy_gettext
 
 from console import nav
 from console.blueprint import bp
 from console.charts import bar_chart
-from console.labels import kind_name, language_name
+from console.labels import kind_name, language_name, mmss
 from db import db_session
+from routing.reports import WAIT_BUCKETS
 from routing.reports import dashboard as dashboard_report
 from staff import audit
 from staff.authz import roles_required
@@ -61,7 +62,7 @@ def dashboard() -> Any:
     d = dashboard_report(conn, since, until)
     conn.commit()
     audit.record("dashboard.view", None, None, days=len(d.days))
-    days = [day.day.strftime("%m-%d") for day in d.days]
+    days = [format_date(day.day, "d MMM") for day in d.days]
     kinds = sorted({k for day in d.days for k in day.by_kind})
     languages = sorted({lang for day in d.days for lang in day.by_language})
     by_kind = [(str(kind_name(k)), [day.by_kind.get(k, 0) for day in d.days]) for k in kinds]
@@ -72,19 +73,24 @@ def dashboard() -> Any:
     abandon = [_percent(day.abandonment_rate) for day in d.days]
     occupancy = sorted(
         (
-            (d.handler_names.get(hid, str(hid)), _percent(value))
+            (d.handler_names.get(hid) or gettext("a handler no longer listed"), _percent(value))
             for hid, value in d.occupancy.items()
         ),
         key=lambda pair: pair[0],
     )
     waits = [count for _, count in d.wait_buckets]
+    # "< 0:10" … "≥ 5:00": minutes and seconds read the same in every language
+    wait_labels = [f"< {mmss(b)}" for b in WAIT_BUCKETS] + [f"≥ {mmss(WAIT_BUCKETS[-1])}"]
+    if len(wait_labels) != len(waits):  # the report's buckets changed: its own labels
+        wait_labels = [label for label, _ in d.wait_buckets]
+    seconds = " " + gettext("s")  # the unit after a number of seconds ("с" in Ukrainian)
     charts = {
         "kind": bar_chart(days, by_kind),
         "language": bar_chart(days, by_language),
         "sl": bar_chart(days, [(gettext("Service level"), sl)], top=100, unit="%"),
-        "asa": bar_chart(days, [(gettext("Average speed of answer"), asa)], unit=" s"),
+        "asa": bar_chart(days, [(gettext("Average speed of answer"), asa)], unit=seconds),
         "abandon": bar_chart(days, [(gettext("Abandonment"), abandon)], top=100, unit="%"),
-        "waits": bar_chart([label for label, _ in d.wait_buckets], [(gettext("Calls"), waits)]),
+        "waits": bar_chart(wait_labels, [(gettext("Calls"), waits)]),
         "occupancy": bar_chart([name for name, _ in occupancy],
                                [(gettext("Occupancy"), [v for _, v in occupancy])],
                                top=100, unit="%"),
@@ -92,5 +98,7 @@ def dashboard() -> Any:
     return render_template(
         "console/dashboard.html", d=d, charts=charts, since=since, until=until,
         shortened=shortened, max_days=MAX_DAYS, by_kind=by_kind, by_language=by_language,
+        day_names=days, wait_labels=wait_labels, seconds=seconds,
+        since_name=format_date(since, "d MMM yyyy"), until_name=format_date(until, "d MMM yyyy"),
         sl=sl, asa=asa, abandon=abandon, occupancy=occupancy,
     )  # fmt: skip
