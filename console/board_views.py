@@ -12,6 +12,7 @@ the handler's own change (``console.duty_views.change_presence``), audited as
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis
 from flask import flash, redirect, render_template, request, url_for
@@ -41,7 +42,8 @@ def _board_data() -> dict[str, Any]:
     except redis.RedisError:
         core = None  # presences from the database, marked as such
     conn = db_session()
-    data = {"b": board_report(conn, core), "live_presence": core is not None,
+    zone = ZoneInfo(svc.settings.time_zone)
+    data = {"b": board_report(conn, core, zone=zone), "live_presence": core is not None,
             "idle_s": svc.settings.staff_idle_timeout_s}  # fmt: skip
     conn.commit()
     return data

@@ -1,16 +1,18 @@
 """The dashboard (``/console/dashboard``, supervisors, auditors and admins).
 
-``routing.reports.dashboard`` over a range of UTC days (default: the last 14; a GET form picks
-another, at most ``MAX_DAYS``): calls per day by topic and by language; service level, average
-speed of answer and abandonment per day; how long answered callers waited; each handler's
-occupancy. Each chart is SVG drawn on the server (``console.charts``; no script, nothing from
-elsewhere) with a table of the same numbers under it.
+``routing.reports.dashboard`` over a range of days in the hotline's time zone (default: the
+last 14; a GET form picks another, at most ``MAX_DAYS``): calls per day by topic and by
+language; service level, average speed of answer and abandonment per day; how long answered
+callers waited; each handler's occupancy. Each chart is SVG drawn on the server
+(``console.charts``; no script, nothing from elsewhere) with a table of the same numbers under
+it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import render_template, request
 from flask_babel import format_date, gettext, lazy_gettext
@@ -22,6 +24,7 @@ from console.labels import kind_name, language_name, mmss
 from db import db_session
 from routing.reports import WAIT_BUCKETS
 from routing.reports import dashboard as dashboard_report
+from services import services
 from staff import audit
 from staff.authz import roles_required
 
@@ -57,9 +60,10 @@ def _percent(value: float | None) -> float | None:
 @bp.get("/dashboard")
 @roles_required(*DASHBOARD_ROLES)
 def dashboard() -> Any:
-    since, until, shortened = day_range(dt.datetime.now(dt.UTC).date())
+    zone = ZoneInfo(services().settings.time_zone)
+    since, until, shortened = day_range(dt.datetime.now(zone).date())
     conn = db_session()
-    d = dashboard_report(conn, since, until)
+    d = dashboard_report(conn, since, until, zone)
     conn.commit()
     audit.record("dashboard.view", None, None, days=len(d.days))
     days = [format_date(day.day, "d MMM") for day in d.days]
