@@ -45,6 +45,7 @@ ACTION_NAMES = {
     "calllog.export": lazy_gettext("Exported the call log"),
     "dashboard.view": lazy_gettext("Viewed the dashboard"),
     "handler.presence": lazy_gettext("Changed a handler's presence"),
+    "handler.wrap_up_more": lazy_gettext("Took more wrap-up time"),
     "blocklist.add": lazy_gettext("Blocked a number"),
     "blocklist.remove": lazy_gettext("Removed a number from the blocklist"),
     "blocklist.expire": lazy_gettext("A number's block ended"),
@@ -99,6 +100,8 @@ DETAIL_NAMES = {
     "until": lazy_gettext("To"),
     "handler": lazy_gettext("Handler"),
     "reencrypt_recordings": lazy_gettext("Recordings re-encrypted"),
+    "added_s": lazy_gettext("Added"),
+    "left_s": lazy_gettext("Wrap-up left"),
 }
 
 #: Coded values, by the detail they belong to.
