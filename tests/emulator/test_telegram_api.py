@@ -206,3 +206,93 @@ def test_set_webhook_validates_the_secret_and_delete_webhook(emu, bot):
     deleted = http_post(bot + "/deleteWebhook").json()
     assert deleted == {"ok": True, "result": True, "description": "Webhook was deleted"}
     assert http_get(bot + "/getWebhookInfo").json()["result"]["url"] == ""
+
+
+def test_a_failing_webhook_is_retried_and_reported_in_get_webhook_info(
+    emu, twiml_app, bot, webhook
+):
+    twiml_app.route("/tg", "boom", status=500)
+    user = emu.telegram_user(USER, "A")
+    user.write("first")
+    user.write("second")
+    info = http_get(bot + "/getWebhookInfo").json()["result"]
+    assert info["pending_update_count"] == 2
+    assert info["last_error_message"] == "Wrong response from the webhook: 500"
+    assert isinstance(info["last_error_date"], int)
+    emu.wait(30)
+    tries = len(twiml_app.hits_to("/tg"))
+    assert tries >= 4  # retried with a backoff, only the first update (order is kept)
+    assert {u["message"]["text"] for u in twiml_app.updates("/tg")} == {"first"}
+    twiml_app.route("/tg", "")
+    emu.wait(60)
+    texts = [u["message"]["text"] for u in twiml_app.updates("/tg")[tries:]]
+    assert texts == ["first", "second"]
+    assert http_get(bot + "/getWebhookInfo").json()["result"]["pending_update_count"] == 0
+
+
+def test_updates_wait_for_a_webhook_and_can_be_dropped(emu, twiml_app, bot):
+    twiml_app.telegram_secret = SECRET
+    twiml_app.route("/tg", "")
+    user = emu.telegram_user(USER, "A")
+    user.write("before the webhook")
+    assert http_get(bot + "/getWebhookInfo").json()["result"]["pending_update_count"] == 1
+    http_post(bot + "/setWebhook", data={"url": twiml_app.url("/tg"), "secret_token": SECRET})
+    emu.settle()
+    assert [u["message"]["text"] for u in twiml_app.updates("/tg")] == ["before the webhook"]
+    http_post(bot + "/deleteWebhook")
+    user.write("dropped")
+    http_post(
+        bot + "/setWebhook",
+        data={"url": twiml_app.url("/tg"), "secret_token": SECRET, "drop_pending_updates": "true"},
+    )
+    emu.settle()
+    assert len(twiml_app.updates("/tg")) == 1
+
+
+def test_allowed_updates_filter_what_is_sent(emu, twiml_app, bot):
+    twiml_app.telegram_secret = SECRET
+    twiml_app.route("/tg", "")
+    http_post(
+        bot + "/setWebhook",
+        data={
+            "url": twiml_app.url("/tg"),
+            "secret_token": SECRET,
+            "allowed_updates": '["message"]',
+        },
+    )
+    user = emu.telegram_user(USER, "A")
+    user.write("hi")
+    keyboard = {"inline_keyboard": [[{"text": "1", "callback_data": "one"}]]}
+    http_post(bot + "/sendMessage", json={"chat_id": USER, "text": "?", "reply_markup": keyboard})
+    user.press("one")
+    assert [list(u)[1] for u in twiml_app.updates("/tg")] == ["message"]
+
+
+def test_duplicated_and_reordered_updates(emu, twiml_app, bot, webhook):
+    user = emu.telegram_user(USER, "A")
+    user.write("dup", duplicate=True)
+    first, second = twiml_app.updates("/tg")
+    assert first == second
+    emu.hold_updates()
+    user.write("one")
+    user.write("two")
+    assert len(twiml_app.updates("/tg")) == 2  # held back
+    emu.release_updates(reverse=True)
+    texts = [u["message"]["text"] for u in twiml_app.updates("/tg")[2:]]
+    ids = [u["update_id"] for u in twiml_app.updates("/tg")[2:]]
+    assert texts == ["two", "one"] and ids[0] == ids[1] + 1
+    emu.duplicate_updates()
+    user.write("twice")
+    assert [u["message"]["text"] for u in twiml_app.updates("/tg")[4:]] == ["twice", "twice"]
+
+
+def test_a_method_in_the_webhook_reply_is_run(emu, twiml_app, bot, webhook):
+    twiml_app.route(
+        "/tg",
+        lambda update: json.dumps(
+            {"method": "sendMessage", "chat_id": update["message"]["chat"]["id"], "text": "ok"}
+        ),
+    )
+    user = emu.telegram_user(USER, "A")
+    user.write("hi")
+    assert user.received_texts() == ["ok"]
