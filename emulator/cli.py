@@ -51,6 +51,10 @@ def serve_parser() -> argparse.ArgumentParser:
         "--dial-action-on-caller-hangup", choices=("no", "before-status", "after-status"),
         default="no", help="request a <Dial><Conference> action when the caller hangs up in it",
     )  # fmt: skip
+    parser.add_argument(
+        "--telegram-token", default=os.environ.get("EMULATOR_TELEGRAM_TOKEN"),
+        help="the Telegram bot token the Bot API stand-in answers to (generated)",
+    )  # fmt: skip
     parser.add_argument("--number", action=_NumberAction, dest="numbers", default=[],
                         help="a phone number of the account (repeatable)")  # fmt: skip
     for flag, dest in (
@@ -78,6 +82,7 @@ def serve(argv: list[str]) -> int:
         dial_action_on_caller_hangup=(
             args.dial_action_on_caller_hangup != "no" and args.dial_action_on_caller_hangup
         ),
+        telegram_token=args.telegram_token,
     )
     for spec in args.numbers:
         number = spec.pop("number")
@@ -89,6 +94,9 @@ def serve(argv: list[str]) -> int:
     print("  twilio-python: client = Client(sid, token); client.api.base_url = " + emu.base_url)
     for number in emu.carrier.store.numbers.values():
         print(f"  number {number.phone_number} -> {number.voice_url}", flush=True)
+    print(f"  telegram bot token: {emu.telegram_token}", flush=True)
+    print(f"  Telegram Bot API base: {emu.base_url}/bot<token>/  (files: /file/bot<token>/)",
+          flush=True)  # fmt: skip
     print(f"Softphone: {emu.softphone_url}", flush=True)
     print(f"Terminal phone: python -m emulator call --emulator {emu.base_url} --to NUMBER",
           flush=True)  # fmt: skip

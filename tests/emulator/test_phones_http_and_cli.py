@@ -64,11 +64,15 @@ def test_terminal_phone(emu, twiml_app, hotline):
     assert "[call ended: completed]" in text
 
 
+TELEGRAM_TOKEN = "123456:AA" + "b" * 33
+
+
 def test_python_m_emulator_serves(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "emulator", "--port", "0", "--account-sid", "AC" + "2" * 32,
          "--auth-token", "secret", "--number", HOTLINE, "--voice-url", "http://127.0.0.1:9/v",
-         "--fallback-url", "http://127.0.0.1:9/f", "--status-callback", "http://127.0.0.1:9/s"],
+         "--fallback-url", "http://127.0.0.1:9/f", "--status-callback", "http://127.0.0.1:9/s",
+         "--telegram-token", TELEGRAM_TOKEN],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:
@@ -88,6 +92,9 @@ def test_python_m_emulator_serves(tmp_path):
         ).json()["incoming_phone_numbers"]
         assert numbers[0]["voice_fallback_url"] == "http://127.0.0.1:9/f"
         assert numbers[0]["status_callback"] == "http://127.0.0.1:9/s"
+        assert f"telegram bot token: {TELEGRAM_TOKEN}" in banner
+        me = http_get(f"{base}/bot{TELEGRAM_TOKEN}/getMe").json()
+        assert me["ok"] is True and me["result"]["id"] == 123456
     finally:
         process.terminate()
         process.wait(10)
