@@ -153,21 +153,20 @@ index = function(hid)
   local p = profile(hid, v)
   local offered = call("SCARD", P .. "ho:" .. hid)
   local load = offered + call("SCARD", P .. "hc:" .. hid)
+  -- (out of an index: its ZSETs are touched only if "avail"/"cavail" says it is in them)
   if offered == 0 and load <= CALL_MAX_CHATS then
     local s = score(p, {v[6], v[7], v[8], v[9], v[10]})
     for _, sfx in ipairs(p.keys) do call("ZADD", P .. sfx, s, hid) end
     call("SADD", P .. "avail", hid)
-  else
+  elseif call("SREM", P .. "avail", hid) == 1 then
     for _, sfx in ipairs(p.keys) do call("ZREM", P .. sfx, hid) end
-    call("SREM", P .. "avail", hid)
   end
   if load < CHAT_CAP then
     local s = chat_score(p, {v[6], v[7], v[11], v[12], v[13], v[9], v[10], load})
     for _, sfx in ipairs(p.ckeys) do call("ZADD", P .. sfx, s, hid) end
     call("SADD", P .. "cavail", hid)
-  else
+  elseif call("SREM", P .. "cavail", hid) == 1 then
     for _, sfx in ipairs(p.ckeys) do call("ZREM", P .. sfx, hid) end
-    call("SREM", P .. "cavail", hid)
   end
 end
 
