@@ -136,6 +136,19 @@ def env_nonnegative(value: str | None, default: int, name: str) -> int:
     return number
 
 
+def env_bounded(value: str | None, default: int, name: str, high: int) -> int:
+    """A whole number from 0 to ``high``."""
+    number = env_nonnegative(value, default, name)
+    if number > high:
+        raise SettingsError(f"{name} must be from 0 to {high}, not {number}")
+    return number
+
+
+#: The most conversations a handler may hold at once (the routing core's index scores leave room
+#: for one digit of load: routing/lua/state.lua).
+MAX_CHAT_CAPACITY = 9
+
+
 def parse_codes(value: str, name: str) -> tuple[str, ...]:
     """A comma list of short codes (lower-case letters, digits, _), at least one."""
     codes = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
@@ -242,6 +255,15 @@ class Settings:
     routing_callback_ring_s: int = 30
     #: Seconds between two runs of the routing tick (reconcile, expire lost offers, dispatch).
     routing_tick_s: int = 15
+    #: Conversations (SMS, WhatsApp, Telegram) a handler may hold at once when not on a call
+    #: (0 to MAX_CHAT_CAPACITY; 0: no conversation is offered to anyone).
+    routing_chat_capacity: int = 3
+    #: A handler holding more conversations than this (open or offered) is offered no call;
+    #: None: the chat capacity (conversations never keep a call from a handler).
+    routing_call_max_chats: int | None = None
+    #: Seconds a conversation offer waits for the handler's accept before it goes to someone
+    #: else (counted as missed).
+    routing_chat_offer_timeout_s: int = 60
     #: Days a recording is kept (from its callback) before retention deletes it, in our store
     #: and at the carrier: messages left in the message box, recorded conversations. 0: kept.
     recording_retention_days_message: int = 90
@@ -449,6 +471,22 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
             env_map.get("ROUTING_CALLBACK_RING_S"), 30, "ROUTING_CALLBACK_RING_S"
         ),
         routing_tick_s=env_nonnegative(env_map.get("ROUTING_TICK_S"), 15, "ROUTING_TICK_S"),
+        routing_chat_capacity=env_bounded(
+            env_map.get("ROUTING_CHAT_CAPACITY"), 3, "ROUTING_CHAT_CAPACITY", MAX_CHAT_CAPACITY
+        ),
+        routing_call_max_chats=(
+            env_bounded(
+                env_map.get("ROUTING_CALL_MAX_CHATS"),
+                0,
+                "ROUTING_CALL_MAX_CHATS",
+                MAX_CHAT_CAPACITY,
+            )
+            if env_map.get("ROUTING_CALL_MAX_CHATS")
+            else None
+        ),
+        routing_chat_offer_timeout_s=env_nonnegative(
+            env_map.get("ROUTING_CHAT_OFFER_TIMEOUT_S"), 60, "ROUTING_CHAT_OFFER_TIMEOUT_S"
+        ),
         recording_retention_days_message=env_nonnegative(
             env_map.get("RECORDING_RETENTION_DAYS_MESSAGE"), 90, "RECORDING_RETENTION_DAYS_MESSAGE"
         ),

@@ -14,9 +14,16 @@ from sqlalchemy import select
 from db import db_session
 from inquiries.models import INQUIRY_KINDS, LANGUAGES
 from routing import offers
+from routing.chats import open_conversations
 from routing.metrics import queue_metrics, render
 from routing.models import Handler
-from routing.reconcile import mark_current, rebuild_callers, rebuild_calls, rebuild_handlers
+from routing.reconcile import (
+    mark_current,
+    rebuild_callers,
+    rebuild_calls,
+    rebuild_chats,
+    rebuild_handlers,
+)
 from routing.service import (
     HandlerNotFound,
     create_handler,
@@ -155,10 +162,12 @@ def presence_command(handler_id: int, presence: str, reason: str | None) -> None
 
 @routing_cli.command("reconcile")
 def reconcile_command() -> None:
-    """Rebuild the routing state in Redis from the database (handlers, waiting callers)."""
+    """Rebuild the routing state in Redis from the database (handlers, calls, waiting callers,
+    conversations)."""
     counts = rebuild_handlers(db_session(), _core())
     calls = rebuild_calls(db_session(), _core())
     callers = rebuild_callers(db_session(), _core())
+    chats = rebuild_chats(_core(), open_conversations(db_session()), held=True)
     mark_current(_core())
     offers.enqueue_dispatch(f"reconcile:{int(time.time() * 1000)}")
     click.echo(
@@ -167,7 +176,9 @@ def reconcile_command() -> None:
         f"caught mid-call set available), {counts['inactive']} inactive set offline; "
         f"calls in progress: {calls} restored; "
         f"callers: {callers['requeued']} queued again, {callers['closed']} closed (call ended), "
-        f"{callers['callbacks_later']} call-backs due later"
+        f"{callers['callbacks_later']} call-backs due later; "
+        f"conversations: {chats['chats_restored']} restored to their handlers, "
+        f"{chats['chats_requeued']} queued again"
     )
 
 

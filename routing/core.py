@@ -23,7 +23,26 @@ Redis layout under ``prefix`` (``hl:r:``); ids only, never a phone number:
 - ``ix:{lang}:{skill}`` / ``fx:{lang}:{skill}`` ZSETs of AVAILABLE handlers by own / fallback
   language, scored ``level * 1e13 + the strategy's metric``; ``avail`` SET.
 - ``offers`` ZSET handler → offered at (the pending offers); ``rr`` round-robin memory;
-  ``meta`` the strategy the indexes are scored for and the stats day.
+  ``meta`` the strategy (and chat capacities) the indexes are scored for and the stats day.
+
+Conversations (channel "chat": SMS, WhatsApp, Telegram) wait beside the calls, in one global
+order (priority, then age):
+
+- ``q:{lang}:{kind}:{priority}:chat`` ZSETs as above, named in ``cqueues``; ``m:{id}`` HASH per
+  conversation (same fields as a caller); ``chats`` SET.
+- ``hc:{handler_id}`` SET of the handler's open conversations, ``ho:{handler_id}`` SET of those
+  offered to them; together their load. ``coffers`` ZSET ``{handler}/{conversation}`` →
+  offered at.
+- ``cx:{lang}:{skill}`` / ``cf:{lang}:{skill}`` ZSETs of handlers who may be offered a
+  conversation (available, load under ``chat_capacity``), scored ``level * 1e13 + load * 1e12
+  + the strategy's metric``; ``cavail`` SET. A handler is in the call indexes (``avail``) only
+  while their load is at most ``call_max_chats``.
+
+A call is exclusive: a handler offered a call, on one or in its wrap-up is offered nothing else.
+A handler with a conversation offer pending is offered no call until they accept or decline it
+(or it expires): an offer never vanishes from under the handler's hand, and the global order
+holds (a call that came later does not take the handler from a conversation offered earlier).
+Conversation ids and call ids are separate namespaces (``m:`` and ``c:``).
 
 One strategy per prefix: a core with another strategy re-scores the indexes on its first call.
 The scripts build key names from the prefix (they declare no KEYS), so this needs a standalone
@@ -45,11 +64,16 @@ from typing import Any
 import redis
 
 from routing.strategies import (
+    CHANNELS,
+    MAX_CHAT_CAPACITY,
     SETTABLE_PRESENCES,
     STRATEGIES,
     AcceptResult,
+    ChatEnded,
+    ChatLoad,
     Completed,
     DeclineResult,
+    ExpiredChats,
     HandlerProfile,
     Offer,
     PresenceChange,
@@ -102,6 +126,16 @@ def _seq(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []  # cjson encodes an empty array as {}
 
 
+def _queues(channel: str) -> str:
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {CHANNELS}, not {channel!r}")
+    return "queues" if channel == "voice" else "cqueues"
+
+
+def _entries(channel: str) -> str:
+    return "c:" if _queues(channel) == "queues" else "m:"
+
+
 class RoutingCore:
     """The ACD state of one hotline in one Redis (see the module docstring for the layout).
 
@@ -123,14 +157,23 @@ class RoutingCore:
         max_queue: int = 500,
         stats_utc_offset_s: float = 0.0,
         max_offers_per_dispatch: int = 50,
+        chat_capacity: int = 3,
+        call_max_chats: int | None = None,
     ) -> None:
         if not _PREFIX.fullmatch(prefix):
             raise ValueError("prefix: letters, digits and _.:{}- only")
+        if call_max_chats is None:
+            call_max_chats = chat_capacity
+        for value, what in ((chat_capacity, "chat_capacity"), (call_max_chats, "call_max_chats")):
+            if not 0 <= int(value) <= MAX_CHAT_CAPACITY:
+                raise ValueError(f"{what} must be from 0 to {MAX_CHAT_CAPACITY}")
         self.redis = redis_client
         self.prefix = prefix
         self.strategy = check_strategy(strategy)
         self.max_queue = max_queue
         self.max_offers_per_dispatch = max_offers_per_dispatch
+        self.chat_capacity = int(chat_capacity)
+        self.call_max_chats = int(call_max_chats)
         fields = [
             prefix,
             self.strategy,
@@ -139,6 +182,8 @@ class RoutingCore:
             str(max(1, int(ring_all_max))),
             str(int(max_queue)),
             _num(stats_utc_offset_s, "stats_utc_offset_s"),
+            str(self.chat_capacity),
+            str(self.call_max_chats),
         ]
         self._header = " ".join(fields)
         self._scripts = {op: redis_client.register_script(src) for op, src in _sources().items()}
@@ -161,8 +206,8 @@ class RoutingCore:
         if not offers:
             return result, ()
         return result, tuple(
-            Offer(cid, tuple(hids), bool(fallback), (now or 0.0) - float(enq))
-            for cid, hids, fallback, enq in offers
+            Offer(cid, tuple(hids), bool(fallback), (now or 0.0) - float(enq), channel)
+            for cid, hids, fallback, enq, channel in offers
         )
 
     def _then(self, dispatch: bool) -> int:
@@ -237,25 +282,27 @@ class RoutingCore:
         state = self.redis.hget(f"{self.prefix}c:{caller_id}", "st")
         return state.decode() if isinstance(state, bytes) else state
 
-    def waiting(self) -> list[str]:
-        """Waiting caller ids in dispatch order: score (priority + wait), then arrival."""
-        result, _ = self._run("waiting", None)
+    def waiting(self, channel: str = "voice") -> list[str]:
+        """Waiting caller ids (``channel="chat"``: conversation ids) in dispatch order: score
+        (priority + wait), then arrival."""
+        result, _ = self._run("waiting", None, _queues(channel))
         entries = sorted((float(score), member) for member, score in _seq(result))
         return [member.split(":", 1)[1] for _, member in entries]
 
-    def waiting_count(self) -> int:
-        """How many callers wait (not offered, not connected)."""
-        result, _ = self._run("count", None)
+    def waiting_count(self, channel: str = "voice") -> int:
+        """How many callers (or conversations) wait (not offered, not connected)."""
+        result, _ = self._run("count", None, _queues(channel))
         return int(result["waiting"])
 
-    def position(self, caller_id: str) -> int | None:
-        """1-based place among waiting callers; None if not waiting."""
-        result, _ = self._run("position", None, caller_id)
+    def position(self, caller_id: str, channel: str = "voice") -> int | None:
+        """1-based place among waiting callers (or conversations: a call's place counts calls
+        only, a conversation's conversations only); None if not waiting."""
+        result, _ = self._run("position", None, caller_id, _entries(channel))
         return int(result["position"]) or None
 
-    def longest_wait(self, now: float) -> float:
-        """Seconds the longest-waiting caller has waited (0 with nobody waiting)."""
-        result, _ = self._run("oldest", None)
+    def longest_wait(self, now: float, channel: str = "voice") -> float:
+        """Seconds the longest-waiting caller (or conversation) has waited (0: none waits)."""
+        result, _ = self._run("oldest", None, _queues(channel))
         return max(0.0, now - float(result["enq"])) if result["enq"] is not False else 0.0
 
     # -- handlers ----------------------------------------------------------------------------
@@ -392,15 +439,177 @@ class RoutingCore:
         )  # fmt: skip
         return Completed(bool(result["done"]), result.get("presence"), offers)
 
+    # -- conversations (SMS, WhatsApp, Telegram) ----------------------------------------------
+    #
+    # A conversation waits like a call (priority, language, kind; the same strategies, fallback
+    # languages and global order), but is offered in the console, not by a ring: the dispatch
+    # returns ``Offer(channel="chat")``; the handler accepts or declines; an offer not accepted
+    # within the chat offer timeout is expired by ``expire_chat_offers`` (a miss). It never
+    # times out or overflows in the queue. Ids are conversation ids (their own namespace).
+
+    def enqueue_chat(
+        self,
+        conversation_id: str,
+        *,
+        language: str,
+        kind: str,
+        priority: float,
+        enqueued_at: float,
+        dispatch: bool = False,
+    ) -> tuple[int, tuple[Offer, ...]]:
+        """Queue a conversation: (its 1-based place among waiting conversations, or 0 if it
+        is offered or open; the offers of the dispatch that follows with ``dispatch=True``).
+        Idempotent: a conversation the core knows is left as it is. No ``max_queue``."""
+        lang, kind_ = _names([language], "language"), _names([kind], "kind")
+        prio, enq = _num(priority, "priority", 1e9), _num(enqueued_at, "enqueued_at")
+        result, offers = self._run(
+            "enqueue_chat", enqueued_at, _check_id(conversation_id, "conversation_id"), lang,
+            kind_, prio, enq, repr(float(enqueued_at) - float(priority)),
+            f"{lang}:{kind_}:{prio}:chat", dispatch=self._then(dispatch),
+        )  # fmt: skip
+        return int(result["position"]), offers
+
+    def chat_state(self, conversation_id: str) -> str | None:
+        """waiting, offered, connected (open, with a handler), or None if the core does not
+        know it."""
+        state = self.redis.hget(f"{self.prefix}m:{conversation_id}", "st")
+        return state.decode() if isinstance(state, bytes) else state
+
+    def chat_handler(self, conversation_id: str) -> str | None:
+        """The handler holding an open conversation; None unless connected."""
+        value = self.redis.hmget(f"{self.prefix}m:{conversation_id}", "st", "h")
+        state, handler = (v.decode() if isinstance(v, bytes) else v for v in value)
+        return handler if state == "connected" and handler else None
+
+    def chat_load(self, handler_id: str) -> ChatLoad:
+        """The handler's open and offered conversations (ids, sorted)."""
+        result, _ = self._run("chat_load", None, handler_id)
+        return ChatLoad(tuple(sorted(_seq(result["open"]))), tuple(sorted(_seq(result["offered"]))))
+
+    def accept_chat(
+        self, conversation_id: str, handler_id: str, now: float, *, dispatch: bool = False
+    ) -> AcceptResult:
+        """The handler accepts an offered conversation in the console: it is theirs (open)
+        until ``end_chat``; other ring-all handlers' offers end (``released``). Idempotent: a
+        repeat by the same handler wins again (nothing changes); a late or stale accept returns
+        ``won=False`` and changes nothing."""
+        result, offers = self._run(
+            "accept_chat", now, conversation_id, handler_id, dispatch=self._then(dispatch)
+        )
+        waited = now - float(result["enq"]) if result.get("enq") else None
+        return AcceptResult(bool(result["won"]), tuple(_seq(result["released"])), waited, offers)
+
+    def decline_chat(
+        self,
+        conversation_id: str,
+        handler_id: str,
+        *,
+        missed: bool = False,
+        now: float,
+        dispatch: bool = False,
+    ) -> DeclineResult:
+        """The handler declines an offered conversation (``missed``: it expired unanswered, a
+        miss in a row as for calls; ``max_misses`` of them: a break, open conversations kept).
+        The conversation waits again in its place unless offered to others. No such offer:
+        ``applied`` False, nothing changes (so a repeat is harmless)."""
+        result, offers = self._run(
+            "decline_chat", now, conversation_id, handler_id, "1" if missed else "0",
+            dispatch=self._then(dispatch),
+        )  # fmt: skip
+        if not result["applied"]:
+            return DeclineResult(False, offers=offers)
+        withdrawn = tuple(mid for mid, _ in _seq(result.get("withdrawn_chats")))
+        return DeclineResult(True, result["handler"], result["caller"], offers, withdrawn)
+
+    def expire_chat_offers(
+        self, now: float, *, older_than_s: float, dispatch: bool = False
+    ) -> ExpiredChats:
+        """Conversation offers pending longer than ``older_than_s`` (ROUTING_CHAT_OFFER_TIMEOUT_S)
+        count as missed and go back to the queue for someone else."""
+        result, offers = self._run(
+            "expire_chats", now, _num(older_than_s, "older_than_s"),
+            dispatch=self._then(dispatch),
+        )  # fmt: skip
+        expired = _seq(result["expired"])
+        return ExpiredChats(
+            tuple((mid, hid) for mid, hid, *_ in expired),
+            tuple(dict.fromkeys(hid for _, hid, presence, _ in expired if presence == "break")),
+            tuple(mid for mid, _ in _seq(result["withdrawn_chats"])),
+            offers,
+        )
+
+    def end_chat(
+        self, conversation_id: str, handler_id: str, *, now: float, dispatch: bool = False
+    ) -> ChatEnded:
+        """The handler (or the app) closes an open conversation: it leaves the core and their
+        load drops by one (no wrap-up). Falsy unless that handler held it (so a repeat is
+        harmless)."""
+        result, offers = self._run(
+            "end_chat", now, conversation_id, handler_id, dispatch=self._then(dispatch)
+        )
+        return ChatEnded(bool(result["done"]), result.get("presence") or None, offers)
+
+    def remove_chat(
+        self, conversation_id: str, *, now: float | None = None, dispatch: bool = False
+    ) -> RemovedCaller:
+        """A waiting or offered conversation leaves the core (closed before a handler took it);
+        ``handler_ids``: whose offers ended. An open one is not removed: ``end_chat``."""
+        result, offers = self._run(
+            "remove_chat", self._now(now), conversation_id, dispatch=self._then(dispatch)
+        )
+        handlers = tuple(_seq(result["handlers"]))
+        return RemovedCaller(result["previous"] or None, handlers, bool(result["removed"]), offers)
+
+    def requeue_chat(
+        self, conversation_id: str, *, now: float | None = None, dispatch: bool = False
+    ) -> Requeued:
+        """An offered or open conversation waits again in its original place (a handler hands
+        it back: transfer to whoever comes next, the end of a shift); ``released``: the
+        handlers whose offer ended or who no longer hold it."""
+        result, offers = self._run(
+            "requeue_chat", self._now(now), conversation_id, dispatch=self._then(dispatch)
+        )
+        return Requeued(bool(result["requeued"]), tuple(_seq(result["released"])), offers)
+
+    def restore_chat(
+        self,
+        conversation_id: str,
+        handler_id: str,
+        *,
+        language: str,
+        kind: str,
+        priority: float,
+        enqueued_at: float,
+        now: float,
+    ) -> bool:
+        """After Redis lost its state: a conversation the database says a handler holds is
+        theirs again (it counts towards their load whatever their presence). The handler must
+        be known; a conversation the core knows stays as it is."""
+        lang, kind_ = _names([language], "language"), _names([kind], "kind")
+        prio, enq = _num(priority, "priority", 1e9), _num(enqueued_at, "enqueued_at")
+        result, _ = self._run(
+            "restore_chat", now, _check_id(conversation_id, "conversation_id"),
+            _check_id(handler_id, "handler_id"), lang, kind_, prio, enq,
+            repr(float(enqueued_at) - float(priority)), f"{lang}:{kind_}:{prio}:chat",
+        )  # fmt: skip
+        return bool(result["restored"])
+
     # -- whole state -------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """Every routing key, decoded: ``callers``/``handlers`` (their hashes), ``queues``
-        (members in order), ``indexes`` ([handler, score] pairs), ``offers``, ``available``,
-        ``meta``, and ``counts`` of callers by state and handlers by presence."""
+        """Every routing key, decoded: ``callers``/``handlers``/``chats`` (their hashes),
+        ``queues`` (members in order; a conversation queue's name ends ``:chat``), ``indexes``
+        ([handler, score] pairs), ``offers``, ``chat_offers``, ``handler_chats`` (open and
+        offered per handler), ``available``, ``chat_available``, ``meta``, ``counts`` of
+        callers by state and handlers by presence, and ``chat_counts`` of chats by state."""
         result, _ = self._run("snapshot", None)
         snap = {key: (value or {}) for key, value in result.items()}
         snap["available"] = sorted(_seq(result["available"]))
+        snap["chat_available"] = sorted(_seq(result["chat_available"]))
+        snap["handler_chats"] = {
+            hid: {"open": sorted(_seq(load["open"])), "offered": sorted(_seq(load["offered"]))}
+            for hid, load in snap["handler_chats"].items()
+        }
         snap["queues"] = {q: _seq(members) for q, members in snap["queues"].items()}
         snap["indexes"] = {sfx: _seq(entries) for sfx, entries in snap["indexes"].items()}
         callers: dict[str, int] = {}
@@ -409,7 +618,11 @@ class RoutingCore:
         handlers: dict[str, int] = {}
         for handler in snap["handlers"].values():
             handlers[handler["pr"]] = handlers.get(handler["pr"], 0) + 1
+        chats: dict[str, int] = {}
+        for chat in snap["chats"].values():
+            chats[chat["st"]] = chats.get(chat["st"], 0) + 1
         snap["counts"] = {"callers": callers, "handlers": handlers}
+        snap["chat_counts"] = chats
         return snap
 
     def reset(self) -> None:
@@ -436,4 +649,5 @@ class RoutingCore:
             result["withdrawn"] or None,
             bool(result["deferred"]),
             offers,
+            tuple(mid for mid, _ in _seq(result.get("withdrawn_chats"))),
         )

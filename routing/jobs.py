@@ -13,8 +13,9 @@ import time
 from sqlalchemy.orm import Session
 
 from db import db_session
-from routing import callbacks, offers, reconcile
+from routing import callbacks, chats, offers, reconcile
 from routing.core import RoutingCore
+from services import services
 
 
 def dispatch() -> int:
@@ -49,20 +50,36 @@ def tick() -> dict[str, int]:
       reconciler's mark is gone): handlers and waiting callers are rebuilt from the database.
     - Otherwise callers the database says wait but the core does not know (a crash between the
       commit and Redis) are queued again; call-backs whose retry time has passed too.
-    - Offers whose no-answer callback never came expire; then a dispatch runs here.
+    - Offers whose no-answer callback never came expire, and conversation offers not accepted
+      within ROUTING_CHAT_OFFER_TIMEOUT_S; then a dispatch runs here.
     """
     session = db_session()
     core = offers.core()
     counts: dict[str, int] = {"rebuilt": 0}
-    if not reconcile.core_is_current(core):
+    current = reconcile.core_is_current(core)
+    if not current:
         counts.update(reconcile.rebuild_handlers(session, core))
         counts["calls"] = reconcile.rebuild_calls(session, core)
         counts["rebuilt"] = 1
     counts.update(reconcile.rebuild_callers(session, core))
+    conversations = chats.open_conversations(session)
+    counts.update(reconcile.rebuild_chats(core, conversations, held=not current))
     reconcile.mark_current(core)
+    counts["chats_expired"] = expire_chat_offers(session, core, time.time())
     expired, made = _expire_and_dispatch(session, core, time.time())
     counts.update(expired=expired, offers=made)
     return counts
+
+
+def expire_chat_offers(conn: Session, core: RoutingCore, now: float) -> int:
+    """Conversation offers not accepted in time count as missed (the conversation goes to the
+    next handler at the dispatch that follows); a handler these misses send to a break has
+    their row follow. How many expired."""
+    expired = core.expire_chat_offers(now, older_than_s=chats.offer_timeout_s(services().settings))
+    for handler_id in expired.breaks:
+        offers.pause_handler(conn, int(handler_id), "missed offers")
+    conn.commit()
+    return len(expired.expired)
 
 
 def _expire_and_dispatch(conn: Session, core: RoutingCore, now: float) -> tuple[int, int]:

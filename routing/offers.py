@@ -136,8 +136,13 @@ def connect_event(
 
 def place_offers(conn: Session, offers: Iterable[CoreOffer]) -> None:
     """Place an offer call for every (caller, handler) pair the core chose; a call that cannot
-    be placed counts as rejected and the core's next choice is placed in its turn."""
-    todo = list(offers)
+    be placed counts as rejected and the core's next choice is placed in its turn.
+
+    A conversation offer (``channel`` "chat") places no call: the handler's page reads it from
+    the core (``RoutingCore.chat_load``) and answers with ``accept_chat``/``decline_chat``; an
+    unanswered one expires in ``routing.jobs``. (Its database record comes with the messaging
+    package's conversation rows.)"""
+    todo = [offer for offer in offers if offer.channel == "voice"]
     while todo:
         offer = todo.pop(0)
         if offer.language_fallback:

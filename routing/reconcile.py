@@ -4,18 +4,22 @@
 Handlers first, then the calls in progress (their handler is on that call again), then the
 callers still waiting (``queue_entry`` rows): each is queued again in its original place (its
 enqueue time and priority); one whose call has ended meanwhile is closed as abandoned, unless
-it asked to be called back. ``routing.jobs.tick`` runs it on a schedule; ``flask routing
-reconcile`` by hand.
+it asked to be called back. Conversations the same way (``rebuild_chats``, from
+``routing.chats.open_conversations``): those held by a handler count towards their load again,
+those waiting are queued again in their place. ``routing.jobs.tick`` runs it on a schedule;
+``flask routing reconcile`` by hand.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from inquiries.models import FINAL_CALL_STATUSES, Interaction, utcnow
+from routing.chats import OpenConversation
 from routing.core import RoutingCore
 from routing.models import Handler, QueueEntry
 from routing.offers import aware
@@ -130,4 +134,36 @@ def rebuild_callers(session: Session, core: RoutingCore) -> dict[str, int]:
         )  # fmt: skip
         counts["requeued"] += 1
     session.commit()
+    return counts
+
+
+def rebuild_chats(
+    core: RoutingCore,
+    conversations: Iterable[OpenConversation],
+    *,
+    held: bool,
+    now: float | None = None,
+) -> dict[str, int]:
+    """Conversations (``routing.chats.open_conversations``) back into the core: with ``held``
+    (after ``rebuild_handlers``, once Redis lost its state) each held by a handler is theirs
+    again; always, each waiting one the core does not know is queued again in its original
+    place, and so is one held by a handler the core does not know. Idempotent (the core keeps
+    a conversation it knows as it is). Returns counts: ``chats_restored``,
+    ``chats_requeued``."""
+    now = time.time() if now is None else now
+    counts = {"chats_restored": 0, "chats_requeued": 0}
+    for chat in conversations:
+        attrs = {
+            "language": chat.language, "kind": chat.kind, "priority": float(chat.priority),
+            "enqueued_at": aware(chat.enqueued_at).timestamp(),
+        }  # fmt: skip
+        if chat.handler_id is not None:
+            if not held:
+                continue
+            if core.restore_chat(str(chat.conversation_id), str(chat.handler_id), now=now, **attrs):
+                counts["chats_restored"] += 1
+                continue
+        if core.chat_state(str(chat.conversation_id)) is None:
+            core.enqueue_chat(str(chat.conversation_id), **attrs)
+            counts["chats_requeued"] += 1
     return counts

@@ -46,6 +46,8 @@ def routing_core(settings: Settings, redis_client: redis.Redis) -> RoutingCore:
         language_fallback_after_s=float(settings.routing_language_fallback_after_s),
         max_misses=settings.routing_max_misses,
         max_queue=settings.routing_max_queue,
+        chat_capacity=settings.routing_chat_capacity,
+        call_max_chats=settings.routing_call_max_chats,
     )
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from settings import MAX_CHAT_CAPACITY  # noqa: F401 (the core checks its capacities against it)
 from settings import ROUTING_STRATEGIES as STRATEGIES  # one list: settings validates against it
 
 #: what a handler (or supervisor) may set; "offered" and "on_call" are set by the core itself
@@ -33,6 +34,9 @@ PRESENCES: tuple[str, ...] = (*SETTABLE_PRESENCES, "offered", "on_call")
 
 #: a caller's states inside the core; a caller the core does not know is ``None``
 CALLER_STATES: tuple[str, ...] = ("waiting", "offered", "connected")
+
+#: what waits in the core: calls, and conversations (SMS, WhatsApp, Telegram)
+CHANNELS: tuple[str, ...] = ("voice", "chat")
 
 
 def check_strategy(name: str) -> str:
@@ -66,12 +70,16 @@ class HandlerProfile:
 
 @dataclass(frozen=True)
 class Offer:
-    """Place offer calls for ``caller_id`` to ``handler_ids`` (several only under ring-all)."""
+    """``channel`` "voice": place offer calls for ``caller_id`` to ``handler_ids`` (several only
+    under ring-all). ``channel`` "chat": conversation ``caller_id`` is offered to
+    ``handler_ids`` in the console (``RoutingCore.chat_load``), answered by ``accept_chat`` /
+    ``decline_chat``; no call is placed."""
 
     caller_id: str
     handler_ids: tuple[str, ...]
     language_fallback: bool
     waited_s: float
+    channel: str = "voice"
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,8 @@ class DeclineResult:
     handler_presence: str | None = None  # "available", or "break" after max_misses
     caller_state: str | None = None  # "waiting" again, or still "offered" to others
     offers: tuple[Offer, ...] = ()
+    #: conversations whose offers to this handler a break took back (``decline_chat``)
+    withdrawn_chats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,4 +151,43 @@ class PresenceChange:
     current: str | None
     withdrawn: str | None = None
     deferred: bool = False
+    offers: tuple[Offer, ...] = ()
+    #: conversations whose pending offers to this handler were taken back (break, offline,
+    #: wrap_up); their open conversations stay theirs
+    withdrawn_chats: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatLoad:
+    """A handler's conversations: ``open`` (accepted, theirs until ``end_chat``) and
+    ``offered`` (waiting for their accept in the console); both count towards the capacity."""
+
+    open: tuple[str, ...] = ()
+    offered: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.open) + len(self.offered)
+
+
+@dataclass(frozen=True)
+class ChatEnded:
+    """Truthy when the conversation was closed; ``presence``: the handler's presence now."""
+
+    done: bool
+    presence: str | None = None
+    offers: tuple[Offer, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.done
+
+
+@dataclass(frozen=True)
+class ExpiredChats:
+    """``expired``: (conversation, handler) offers counted as missed; ``breaks``: the handlers
+    these misses sent to a break (their row must follow); ``withdrawn_chats``: the other
+    conversations whose offers such a break took back."""
+
+    expired: tuple[tuple[str, str], ...] = ()
+    breaks: tuple[str, ...] = ()
+    withdrawn_chats: tuple[str, ...] = ()
     offers: tuple[Offer, ...] = ()

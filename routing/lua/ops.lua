@@ -56,6 +56,7 @@ local function run()
   call("SADD", P .. "callers", cid)
   local rsn = call("HGET", hk, "rsn") or ""
   if pr == "available" then deindex(hid) end
+  for _, pair in ipairs(drop_chat_offers(hid)) do dropped[#dropped + 1] = pair end
   local nxt = pr == "available" and "" or pr
   call("HSET", hk, "pr", "on_call", "c", cid, "since", NOW_S, "at", "", "next", nxt,
        "nrsn", pr == "available" and "" or rsn)
@@ -102,7 +103,8 @@ local function run()
   local hk = P .. "h:" .. hid
   local cur = call("HGET", hk, "pr")
   if not cur then return {unknown = true} end
-  local res = {previous = cur, current = cur, withdrawn = false, deferred = false}
+  local res = {previous = cur, current = cur, withdrawn = false, deferred = false,
+               withdrawn_chats = dropped}
   if cur == "on_call" then
     -- the call goes on; what they asked for applies when their wrap-up ends
     if want == "offline" or want == "break" then
@@ -225,13 +227,14 @@ end
 local function run() return {} end
 
 --@op position
-local function run() return {position = position(ARGV[A])} end
+local function run() return {position = position(ARGV[A], ARGV[A + 1])} end
 
 --@op waiting
 local function run()
-  -- every waiting caller as {member, score}, for the client to merge
+  -- every waiting caller (ARGV[A]: "queues") or conversation ("cqueues") as {member, score},
+  -- for the client to merge
   local out = {}
-  for _, q in ipairs(call("SMEMBERS", P .. "queues")) do
+  for _, q in ipairs(call("SMEMBERS", P .. ARGV[A])) do
     local raw = call("ZRANGE", P .. "q:" .. q, 0, -1, "WITHSCORES")
     for i = 1, #raw, 2 do out[#out + 1] = {raw[i], raw[i + 1]} end
   end
@@ -239,15 +242,16 @@ local function run()
 end
 
 --@op count
-local function run() return {waiting = waiting_count()} end
+local function run() return {waiting = waiting_count(ARGV[A])} end
 
 --@op oldest
 local function run()
   local oldest = false
-  for _, q in ipairs(call("SMEMBERS", P .. "queues")) do
+  local ek = ARGV[A] == "cqueues" and "m:" or "c:"
+  for _, q in ipairs(call("SMEMBERS", P .. ARGV[A])) do
     local head = call("ZRANGE", P .. "q:" .. q, 0, 0)
     if head[1] then
-      local enq = tonumber(call("HGET", P .. "c:" .. string.sub(head[1], SEQ_WIDTH + 2), "enq"))
+      local enq = tonumber(call("HGET", P .. ek .. string.sub(head[1], SEQ_WIDTH + 2), "enq"))
       if not oldest or enq < oldest then oldest = enq end
     end
   end
@@ -257,14 +261,22 @@ end
 --@op snapshot
 local function run()
   local snap = {callers = {}, handlers = {}, queues = {}, offers = {}, indexes = {},
-                meta = hash(P .. "meta"), available = call("SMEMBERS", P .. "avail")}
+                meta = hash(P .. "meta"), available = call("SMEMBERS", P .. "avail"),
+                chats = {}, chat_offers = {}, handler_chats = {},
+                chat_available = call("SMEMBERS", P .. "cavail")}
   for _, cid in ipairs(call("SMEMBERS", P .. "callers")) do
     snap.callers[cid] = hash(P .. "c:" .. cid)
+  end
+  for _, mid in ipairs(call("SMEMBERS", P .. "chats")) do
+    snap.chats[mid] = hash(P .. "m:" .. mid)
   end
   local seen = {}
   for _, hid in ipairs(call("SMEMBERS", P .. "handlers")) do
     snap.handlers[hid] = hash(P .. "h:" .. hid)
+    snap.handler_chats[hid] = {open = call("SMEMBERS", P .. "hc:" .. hid),
+                               offered = call("SMEMBERS", P .. "ho:" .. hid)}
     for _, sfx in ipairs(profile(hid).keys) do seen[sfx] = true end
+    for _, sfx in ipairs(profile(hid).ckeys) do seen[sfx] = true end
   end
   for sfx, _ in pairs(seen) do
     local raw = call("ZRANGE", P .. sfx, 0, -1, "WITHSCORES")
@@ -272,13 +284,175 @@ local function run()
     for i = 1, #raw, 2 do entries[#entries + 1] = {raw[i], raw[i + 1]} end
     snap.indexes[sfx] = entries
   end
-  for _, q in ipairs(call("SMEMBERS", P .. "queues")) do
-    local members = call("ZRANGE", P .. "q:" .. q, 0, -1)
-    if members[1] then snap.queues[q] = members end
+  for _, qset in ipairs({"queues", "cqueues"}) do
+    for _, q in ipairs(call("SMEMBERS", P .. qset)) do
+      local members = call("ZRANGE", P .. "q:" .. q, 0, -1)
+      if members[1] then snap.queues[q] = members end
+    end
   end
   local raw = call("ZRANGE", P .. "offers", 0, -1, "WITHSCORES")
   for i = 1, #raw, 2 do snap.offers[raw[i]] = raw[i + 1] end
+  raw = call("ZRANGE", P .. "coffers", 0, -1, "WITHSCORES")
+  for i = 1, #raw, 2 do snap.chat_offers[raw[i]] = raw[i + 1] end
   return snap
+end
+
+-- Conversations ------------------------------------------------------------------------------
+
+--@op enqueue_chat
+local function run()
+  -- a conversation waits like a call (no max_queue: a message does not overflow or time out)
+  local mid = ARGV[A]
+  local mk = P .. "m:" .. mid
+  local st = call("HGET", mk, "st")
+  if st then return {state = st, position = position(mid, "m:")} end
+  local seq = string.format("%0" .. SEQ_WIDTH .. "d", call("INCR", P .. "seq"))
+  call("HSET", mk, "st", "waiting", "lang", ARGV[A + 1], "kind", ARGV[A + 2],
+       "prio", ARGV[A + 3], "enq", ARGV[A + 4], "sc", ARGV[A + 5], "q", ARGV[A + 6],
+       "seq", seq, "hs", "", "h", "", "fb", "", "at", "")
+  call("SADD", P .. "chats", mid)
+  queue_add(mid, "m:")
+  return {state = "new", position = position(mid, "m:")}
+end
+
+--@op restore_chat
+local function run()
+  -- the reconciler after Redis lost its state: a conversation the database says a handler
+  -- holds is theirs again (whatever their presence; it counts towards their load)
+  local mid, hid = ARGV[A], ARGV[A + 1]
+  local mk = P .. "m:" .. mid
+  if not call("HGET", P .. "h:" .. hid, "pr") or call("EXISTS", mk) == 1 then
+    return {restored = false}
+  end
+  local seq = string.format("%0" .. SEQ_WIDTH .. "d", call("INCR", P .. "seq"))
+  call("HSET", mk, "st", "connected", "lang", ARGV[A + 2], "kind", ARGV[A + 3],
+       "prio", ARGV[A + 4], "enq", ARGV[A + 5], "sc", ARGV[A + 6], "q", ARGV[A + 7],
+       "seq", seq, "hs", "", "h", hid, "fb", "", "at", NOW_S)
+  call("SADD", P .. "chats", mid)
+  call("SADD", P .. "hc:" .. hid, mid)
+  reindex(hid)
+  return {restored = true}
+end
+
+--@op accept_chat
+local function run()
+  local mid, hid = ARGV[A], ARGV[A + 1]
+  local mk = P .. "m:" .. mid
+  local c = call("HMGET", mk, "st", "hs", "h", "enq")
+  if c[1] == "connected" and c[3] == hid then
+    return {won = true, released = {}, enq = c[4], duplicate = true}
+  end
+  local hids = split(c[2])
+  if c[1] ~= "offered" or not contains(hids, hid)
+      or call("SISMEMBER", P .. "ho:" .. hid, mid) == 0 then
+    return {won = false, released = {}}
+  end
+  chat_unoffer(hid, mid)
+  call("SADD", P .. "hc:" .. hid, mid)
+  call("HSET", mk, "st", "connected", "h", hid, "hs", "", "at", NOW_S)
+  local hk = P .. "h:" .. hid
+  local v = call("HMGET", hk, "cn", "csday")
+  local n = v[2] == TODAY and (tonumber(v[1]) or 0) or 0
+  call("HSET", hk, "cn", string.format("%d", n + 1), "csday", TODAY, "miss", "0")
+  reindex(hid)
+  local released = {}
+  for _, h in ipairs(hids) do
+    if h ~= hid and chat_unoffer(h, mid) then
+      reindex(h)
+      released[#released + 1] = h
+    end
+  end
+  return {won = true, released = released, enq = c[4]}
+end
+
+--@op decline_chat
+local function run()
+  local r = decline_chat_offer(ARGV[A], ARGV[A + 1], ARGV[A + 2] == "1")
+  r.withdrawn_chats = dropped
+  return r
+end
+
+--@op expire_chats
+local function run()
+  local expired = {}
+  local due = call("ZRANGEBYSCORE", P .. "coffers", "-inf", NOW - tonumber(ARGV[A]))
+  for _, member in ipairs(due) do
+    local hid, mid = string.match(member, "^([^/]+)/(.+)$")
+    local r = hid and decline_chat_offer(mid, hid, true) or {applied = false}
+    if r.applied then
+      expired[#expired + 1] = {mid, hid, r.handler, r.caller}
+    else -- not a pending offer after all (or withdrawn by a break just now): drop the entry
+      call("ZREM", P .. "coffers", member)
+    end
+  end
+  return {expired = expired, withdrawn_chats = dropped}
+end
+
+--@op end_chat
+local function run()
+  local mid, hid = ARGV[A], ARGV[A + 1]
+  local mk = P .. "m:" .. mid
+  local c = call("HMGET", mk, "st", "h")
+  if c[1] ~= "connected" or c[2] ~= hid then return {done = false} end
+  call("DEL", mk)
+  call("SREM", P .. "chats", mid)
+  call("SREM", P .. "hc:" .. hid, mid)
+  reindex(hid)
+  return {done = true, presence = call("HGET", P .. "h:" .. hid, "pr")}
+end
+
+--@op remove_chat
+local function run()
+  local mid = ARGV[A]
+  local mk = P .. "m:" .. mid
+  local c = call("HMGET", mk, "st", "hs", "h")
+  if not c[1] then return {previous = false, handlers = {}, removed = false} end
+  if c[1] == "connected" then return {previous = c[1], handlers = {c[3]}, removed = false} end
+  local hids = {}
+  if c[1] == "waiting" then
+    queue_del(mid, "m:")
+  else
+    for _, h in ipairs(split(c[2])) do
+      if chat_unoffer(h, mid) then
+        reindex(h)
+        hids[#hids + 1] = h
+      end
+    end
+  end
+  call("DEL", mk)
+  call("SREM", P .. "chats", mid)
+  return {previous = c[1], handlers = hids, removed = true}
+end
+
+--@op requeue_chat
+local function run()
+  -- back to waiting in its original place: from its offers, or from the handler holding it
+  -- (they let it go: a transfer to whoever comes next, the end of their shift)
+  local mid = ARGV[A]
+  local c = call("HMGET", P .. "m:" .. mid, "st", "hs", "h")
+  local released = {}
+  if c[1] == "offered" then
+    for _, h in ipairs(split(c[2])) do
+      if chat_unoffer(h, mid) then
+        reindex(h)
+        released[#released + 1] = h
+      end
+    end
+  elseif c[1] == "connected" then
+    call("SREM", P .. "hc:" .. c[3], mid)
+    reindex(c[3])
+    released = {c[3]}
+  else
+    return {requeued = false, released = {}}
+  end
+  back_to_waiting(mid, "m:")
+  return {requeued = true, released = released}
+end
+
+--@op chat_load
+local function run()
+  local hid = ARGV[A]
+  return {open = call("SMEMBERS", P .. "hc:" .. hid), offered = call("SMEMBERS", P .. "ho:" .. hid)}
 end
 
 --@entry

@@ -4,18 +4,28 @@
 -- Only ids are stored; never a phone number.
 --
 -- ARGV[1]: "prefix strategy fallback-after-s max-misses ring-all-max max-queue stats-utc-offset-s
--- now seed max-offers" (now "-" for read-only operations; max-offers > 0: dispatch after the
--- operation); ARGV[2..]: the operation's own arguments.
+-- chat-capacity call-max-chats now seed max-offers" (now "-" for read-only operations;
+-- max-offers > 0: dispatch after the operation); ARGV[2..]: the operation's own arguments.
+--
+-- Two channels wait here: calls ("c:" entries, "queues") and conversations ("m:" entries,
+-- "cqueues"; SMS, WhatsApp, Telegram). A handler's call is exclusive (presence offered/on_call/
+-- wrap_up: no offer of either channel); an available handler holds up to CHAT_CAP conversations
+-- ("hc:{hid}" open, "ho:{hid}" offered; both count as their load) and is offered calls while
+-- no conversation offer of theirs is pending and that load is at most CALL_MAX_CHATS.
 
-local P, STRATEGY, FALLBACK_AFTER, MAX_MISSES, RING_MAX, MAX_QUEUE, DAY_OFFSET, NOW_S, SEED,
-  MAX_OFFERS = string.match(ARGV[1], "^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$")
+local P, STRATEGY, FALLBACK_AFTER, MAX_MISSES, RING_MAX, MAX_QUEUE, DAY_OFFSET, CHAT_CAP,
+  CALL_MAX_CHATS, NOW_S, SEED, MAX_OFFERS = string.match(ARGV[1],
+  "^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$")
 FALLBACK_AFTER, MAX_MISSES = tonumber(FALLBACK_AFTER), tonumber(MAX_MISSES)
 RING_MAX, MAX_QUEUE, DAY_OFFSET = tonumber(RING_MAX), tonumber(MAX_QUEUE), tonumber(DAY_OFFSET)
+CHAT_CAP, CALL_MAX_CHATS = tonumber(CHAT_CAP), tonumber(CALL_MAX_CHATS)
 local NOW = tonumber(NOW_S)
 SEED, MAX_OFFERS = tonumber(SEED), tonumber(MAX_OFFERS)
 local A = 2
 local SEQ_WIDTH = 15 -- queue members are "<15-digit arrival sequence>:<caller id>"
 local LEVEL = 1e13 -- index score = level * LEVEL + the strategy's metric (always < LEVEL)
+local LOAD = 1e12 -- chat index score = level * LEVEL + load * LOAD + a metric (always < LOAD)
+local QSET = {["c:"] = "queues", ["m:"] = "cqueues"} -- an entry's key prefix -> its queues
 
 local call = redis.call
 
@@ -46,13 +56,14 @@ end
 
 local profiles = {} -- profile fields read in this script run (only upsert changes them)
 
-local function index_keys(p)
+local function index_keys(p, own, fallback)
+  -- own/fallback: "ix"/"fx" (calls) or "cx"/"cf" (conversations)
   local keys, skills = {}, split(p.skills)
   for _, lang in ipairs(split(p.langs)) do
-    for _, skill in ipairs(skills) do keys[#keys + 1] = "ix:" .. lang .. ":" .. skill end
+    for _, skill in ipairs(skills) do keys[#keys + 1] = own .. ":" .. lang .. ":" .. skill end
   end
   for _, lang in ipairs(split(p.fbl)) do
-    for _, skill in ipairs(skills) do keys[#keys + 1] = "fx:" .. lang .. ":" .. skill end
+    for _, skill in ipairs(skills) do keys[#keys + 1] = fallback .. ":" .. lang .. ":" .. skill end
   end
   return keys
 end
@@ -62,7 +73,8 @@ local function profile(hid, v)
   if not p then
     v = v or call("HMGET", P .. "h:" .. hid, "langs", "skills", "fbl", "lvl", "ord")
     p = {langs = v[1], skills = v[2], fbl = v[3], lvl = v[4], ord = v[5]}
-    p.keys = index_keys(p)
+    p.keys = index_keys(p, "ix", "fx")
+    p.ckeys = index_keys(p, "cx", "cf")
     profiles[hid] = p
   end
   return p
@@ -89,6 +101,24 @@ local function score(p, v)
   return tonumber(p.lvl) * LEVEL + m
 end
 
+local function chat_score(p, v)
+  -- v: the handler's "end", "av", "cat", "cn", "csday", "talk", "sday", load. Within a level,
+  -- fewer conversations first; then the strategy, its idle clock also moved by the last
+  -- conversation offered, its "fewest" counting today's accepted conversations.
+  local base = tonumber(p.lvl) * LEVEL + v[8] * LOAD
+  if BY_ORDER[STRATEGY] then return base + (tonumber(p.ord) or 0) end
+  local idle = math.max(tonumber(v[1]) or tonumber(v[2]) or 0, tonumber(v[3]) or 0)
+  local m = idle
+  if STRATEGY == "fewest-calls" then
+    local chats = v[5] == TODAY and (tonumber(v[4]) or 0) or 0
+    m = math.min(chats, 99) * 1e10 + idle
+  elseif STRATEGY == "least-talk-time" then
+    local talk = v[7] == TODAY and (tonumber(v[6]) or 0) or 0
+    m = math.min(math.floor(talk), 9999) * 1e8 + idle / 1000
+  end
+  return base + m
+end
+
 local ensured = false
 local index
 
@@ -100,28 +130,57 @@ local function ensure()
   ensured = true
   local m = call("HMGET", P .. "meta", "strategy", "day")
   local new_day = (tonumber(m[2]) or -1e18) < tonumber(TODAY)
-  if m[1] == STRATEGY and not (new_day and BY_STATS[STRATEGY]) then
+  local chats = string.format("%d:%d", CHAT_CAP, CALL_MAX_CHATS)
+  local same_chats = call("HGET", P .. "meta", "chats") == chats
+  if m[1] == STRATEGY and same_chats and not (new_day and BY_STATS[STRATEGY]) then
     if new_day then call("HSET", P .. "meta", "day", TODAY) end
     return
   end
   if new_day then call("HSET", P .. "meta", "day", TODAY) end
-  call("HSET", P .. "meta", "strategy", STRATEGY)
-  for _, hid in ipairs(call("SMEMBERS", P .. "avail")) do index(hid) end
+  call("HSET", P .. "meta", "strategy", STRATEGY, "chats", chats)
+  for _, hid in ipairs(call("SMEMBERS", P .. "handlers")) do
+    if call("HGET", P .. "h:" .. hid, "pr") == "available" then index(hid) end
+  end
 end
 
 index = function(hid)
+  -- an AVAILABLE handler, (re)placed by their conversation load: in the call indexes ("avail")
+  -- while no conversation offer is pending and the load is at most CALL_MAX_CHATS, in the
+  -- conversation indexes ("cavail") while it is under CHAT_CAP
   ensure()
   local v = call("HMGET", P .. "h:" .. hid, "langs", "skills", "fbl", "lvl", "ord",
-                 "end", "av", "calls", "talk", "sday")
+                 "end", "av", "calls", "talk", "sday", "cat", "cn", "csday")
   local p = profile(hid, v)
-  local s = score(p, {v[6], v[7], v[8], v[9], v[10]})
-  for _, sfx in ipairs(p.keys) do call("ZADD", P .. sfx, s, hid) end
-  call("SADD", P .. "avail", hid)
+  local offered = call("SCARD", P .. "ho:" .. hid)
+  local load = offered + call("SCARD", P .. "hc:" .. hid)
+  -- (out of an index: its ZSETs are touched only if "avail"/"cavail" says it is in them)
+  if offered == 0 and load <= CALL_MAX_CHATS then
+    local s = score(p, {v[6], v[7], v[8], v[9], v[10]})
+    for _, sfx in ipairs(p.keys) do call("ZADD", P .. sfx, s, hid) end
+    call("SADD", P .. "avail", hid)
+  elseif call("SREM", P .. "avail", hid) == 1 then
+    for _, sfx in ipairs(p.keys) do call("ZREM", P .. sfx, hid) end
+  end
+  if load < CHAT_CAP then
+    local s = chat_score(p, {v[6], v[7], v[11], v[12], v[13], v[9], v[10], load})
+    for _, sfx in ipairs(p.ckeys) do call("ZADD", P .. sfx, s, hid) end
+    call("SADD", P .. "cavail", hid)
+  elseif call("SREM", P .. "cavail", hid) == 1 then
+    for _, sfx in ipairs(p.ckeys) do call("ZREM", P .. sfx, hid) end
+  end
 end
 
 local function deindex(hid)
-  for _, sfx in ipairs(profile(hid).keys) do call("ZREM", P .. sfx, hid) end
+  local p = profile(hid)
+  for _, sfx in ipairs(p.keys) do call("ZREM", P .. sfx, hid) end
+  for _, sfx in ipairs(p.ckeys) do call("ZREM", P .. sfx, hid) end
   call("SREM", P .. "avail", hid)
+  call("SREM", P .. "cavail", hid)
+end
+
+local function reindex(hid)
+  -- their conversation load changed: re-placed if available
+  if call("HGET", P .. "h:" .. hid, "pr") == "available" then index(hid) end
 end
 
 -- Callers -----------------------------------------------------------------------------------
@@ -129,34 +188,41 @@ end
 -- sequence + id, so ZSET order is score then first come first served, and the head is also
 -- the queue's longest waiter. "queues" names every queue used since the last reset.
 
-local function queue_add(cid)
-  local c = call("HMGET", P .. "c:" .. cid, "q", "sc", "seq")
+-- Conversations wait the same way under "m:" entries, in queues named
+-- "{lang}:{kind}:{priority}:chat" listed in "cqueues"; ek below is the entry's key prefix.
+
+local function queue_add(cid, ek)
+  ek = ek or "c:"
+  local c = call("HMGET", P .. ek .. cid, "q", "sc", "seq")
   call("ZADD", P .. "q:" .. c[1], c[2], c[3] .. ":" .. cid)
-  call("SADD", P .. "queues", c[1])
+  call("SADD", P .. QSET[ek], c[1])
 end
 
-local function queue_del(cid)
-  local c = call("HMGET", P .. "c:" .. cid, "q", "seq")
+local function queue_del(cid, ek)
+  local c = call("HMGET", P .. (ek or "c:") .. cid, "q", "seq")
   call("ZREM", P .. "q:" .. c[1], c[2] .. ":" .. cid)
 end
 
-local function back_to_waiting(cid)
-  call("HSET", P .. "c:" .. cid, "st", "waiting", "hs", "", "h", "", "fb", "", "at", "")
-  queue_add(cid)
+local function back_to_waiting(cid, ek)
+  call("HSET", P .. (ek or "c:") .. cid, "st", "waiting", "hs", "", "h", "", "fb", "", "at", "")
+  queue_add(cid, ek)
 end
 
-local function waiting_count()
+local function waiting_count(qset)
   local n = 0
-  for _, q in ipairs(call("SMEMBERS", P .. "queues")) do n = n + call("ZCARD", P .. "q:" .. q) end
+  for _, q in ipairs(call("SMEMBERS", P .. (qset or "queues"))) do
+    n = n + call("ZCARD", P .. "q:" .. q)
+  end
   return n
 end
 
-local function position(cid)
-  local c = call("HMGET", P .. "c:" .. cid, "st", "sc", "seq")
+local function position(cid, ek)
+  ek = ek or "c:"
+  local c = call("HMGET", P .. ek .. cid, "st", "sc", "seq")
   if c[1] ~= "waiting" then return 0 end
   local member = c[3] .. ":" .. cid
   local n = 1
-  for _, q in ipairs(call("SMEMBERS", P .. "queues")) do
+  for _, q in ipairs(call("SMEMBERS", P .. QSET[ek])) do
     local qk = P .. "q:" .. q
     n = n + call("ZCOUNT", qk, "-inf", "(" .. c[2])
     for _, m in ipairs(call("ZRANGEBYSCORE", qk, c[2], c[2])) do
@@ -177,12 +243,53 @@ local function make_available(hid, let_go)
   index(hid)
 end
 
+-- Conversation offers: "ho:{hid}" the conversations offered to a handler, "coffers" ZSET
+-- "{hid}/{conversation id}" -> offered at (ids never hold "/").
+
+local dropped = {} -- {conversation, handler} offers withdrawn in this run by set_state
+
+local function chat_withdraw(mid, hid)
+  -- take one handler off a conversation's pending offer (the handler's side already done);
+  -- it waits again in its place if no offer is left. Returns its state.
+  local mk = P .. "m:" .. mid
+  local rest = {}
+  for _, h in ipairs(split(call("HGET", mk, "hs"))) do
+    if h ~= hid then rest[#rest + 1] = h end
+  end
+  if #rest > 0 then
+    call("HSET", mk, "hs", table.concat(rest, ","))
+    return "offered"
+  end
+  back_to_waiting(mid, "m:")
+  return "waiting"
+end
+
+local function chat_unoffer(hid, mid)
+  -- the handler's side of a conversation offer ends; true if it was pending
+  call("ZREM", P .. "coffers", hid .. "/" .. mid)
+  return call("SREM", P .. "ho:" .. hid, mid) == 1
+end
+
+local function drop_chat_offers(hid)
+  -- the handler leaves duty: their pending conversation offers go back
+  -- (each conversation waits again in its place, or stays offered to others under ring-all)
+  local out = {}
+  for _, mid in ipairs(call("SMEMBERS", P .. "ho:" .. hid)) do
+    chat_unoffer(hid, mid)
+    chat_withdraw(mid, hid)
+    out[#out + 1] = {mid, hid}
+  end
+  return out
+end
+
 local function set_state(hid, presence, reason)
-  -- any presence but available/offered/on_call: out of the indexes, no caller
+  -- any presence but available/offered/on_call: out of the indexes, no caller, no offered
+  -- conversation (the open ones stay theirs)
   call("HSET", P .. "h:" .. hid, "pr", presence, "rsn", reason or "", "c", "", "at", "",
        "since", NOW_S, "next", "", "nrsn", "", "wu", "")
   call("ZREM", P .. "offers", hid)
-  call("SREM", P .. "avail", hid)
+  deindex(hid)
+  for _, pair in ipairs(drop_chat_offers(hid)) do dropped[#dropped + 1] = pair end
 end
 
 local function holds(hid, cid, presence)
@@ -248,4 +355,30 @@ local function decline_offer(cid, hid, missed)
     make_available(hid, true)
   end
   return {applied = true, handler = presence, caller = withdraw(cid, hid)}
+end
+
+local function decline_chat_offer(mid, hid, missed)
+  -- the handler let a conversation offer go (declined, or it expired: missed); it counts
+  -- towards their misses in a row like a call's (max_misses: a break, their open
+  -- conversations kept); the conversation waits again in its place unless offered to others
+  local c = call("HMGET", P .. "m:" .. mid, "st", "hs")
+  if c[1] ~= "offered" or not contains(split(c[2]), hid)
+      or call("SISMEMBER", P .. "ho:" .. hid, mid) == 0 then
+    return {applied = false}
+  end
+  chat_unoffer(hid, mid)
+  local state = chat_withdraw(mid, hid)
+  local hk = P .. "h:" .. hid
+  local v = call("HMGET", hk, "miss", "pr")
+  local misses, presence = tonumber(v[1]) or 0, v[2]
+  if missed then misses = misses + 1 end
+  if missed and MAX_MISSES > 0 and misses >= MAX_MISSES and presence == "available" then
+    presence = "break"
+    set_state(hid, "break", string.format("missed %d offers in a row", misses))
+    call("HSET", hk, "miss", "0")
+  else
+    call("HSET", hk, "miss", string.format("%d", misses), "cat", NOW_S) -- let go: idle anew
+    reindex(hid)
+  end
+  return {applied = true, handler = presence, caller = state}
 end
