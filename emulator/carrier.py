@@ -62,6 +62,12 @@ class Carrier:
         self.queue_redirect_action = "before"
         #: ``Emulator.dial_action_on_caller_hangup``: a <Dial><Conference> action on hang-up.
         self.dial_action_on_caller_hangup: bool | str = False
+        from .messages import MessagingSettings
+
+        #: Outbound messages' timing, callback chaos, injected faults, WhatsApp windows.
+        self.messaging = MessagingSettings()
+        #: The Telegram Bot API stand-in (``Emulator(telegram_token=…)``), set by the server.
+        self.telegram = None
 
     # -- devices and logging ----------------------------------------------------------------
     def device(self, address: str) -> Device:
@@ -101,6 +107,13 @@ class Carrier:
 
     def recording_url(self, rec: Recording) -> str:
         return f"{self.base_url}/{API_VERSION}/Accounts/{rec.account_sid}/Recordings/{rec.sid}"
+
+    def media_url(self, media) -> str:
+        """A message media item's URL (bytes; ``.json`` for its metadata)."""
+        return (
+            f"{self.base_url}/{API_VERSION}/Accounts/{media.account_sid}/Messages"
+            f"/{media.message_sid}/Media/{media.sid}"
+        )
 
     # -- resources --------------------------------------------------------------------------
     def add_number(self, phone_number: str, **settings: str | None) -> Number:

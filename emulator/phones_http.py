@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     from .carrier import Carrier
 
 SOFTPHONE_DIR = Path(__file__).with_name("softphone")
-#: What the softphone and the terminal phone poll: a call's state (every 500 ms per call shown)
-#: and a handler phone's ringing calls (every 700 ms).
-POLLING_PATH = re.compile(r"/phones/(?:calls/[^/]+|[^/]+/ringing)")
+#: What the softphone and the terminal phone poll: a call's state (every 500 ms per call shown),
+#: a handler phone's ringing calls (every 700 ms) and a messaging conversation (every second).
+POLLING_PATH = re.compile(r"/phones/(?:calls/[^/]+|[^/]+/ringing|messaging/conversation)")
 
 
 def is_polling(method: str, target: str) -> bool:
@@ -151,6 +151,89 @@ def make_blueprint(carrier: Carrier) -> Blueprint:
     def messages(address: str):
         with carrier.lock:
             return jsonify(list(carrier.device(address).messages))
+
+    # -- messaging (the softphone's messaging panel) ------------------------------------------
+    def messaging_person(data: dict[str, Any], create: bool = True):
+        from .messaging_phones import SmsPhone, WhatsAppPhone
+
+        channel = str(data.get("channel") or "sms")
+        who = str(data.get("from") or "").strip()
+        if not who:
+            raise ValueError("'from' is required")
+        if channel == "telegram":
+            if not who.lstrip("-").isdigit():
+                raise ValueError("a Telegram user is a number (its user id)")
+            bot = carrier.telegram
+            with carrier.lock:
+                chat = bot.chats.get(int(who))
+            if chat is None and not create:
+                return None
+            if chat is None:
+                from .telegram import Chat, TelegramUser
+
+                name = str(data.get("name") or "Softphone user")
+                user = TelegramUser(bot, int(who), name, language_code=data.get("language"))
+                with carrier.lock:
+                    chat = bot.chats.setdefault(int(who), Chat(user))
+            return chat.user
+        if channel not in ("sms", "whatsapp"):
+            raise ValueError("channel is sms, whatsapp or telegram")
+        if not who.startswith("+"):
+            raise ValueError("a phone number starts with +")
+        if channel == "whatsapp":
+            return WhatsAppPhone(carrier, who, str(data.get("name") or "") or None)
+        return SmsPhone(carrier, who)
+
+    def conversation(person) -> list[dict[str, Any]]:
+        from .messaging_phones import MessagingPhone
+
+        if not isinstance(person, MessagingPhone):
+            with carrier.lock:
+                return [
+                    {
+                        "mine": not m.from_bot,
+                        "text": m.payload.get("text") or m.payload.get("caption") or "",
+                        "buttons": m.payload.get("reply_markup", {}).get("inline_keyboard", []),
+                    }
+                    for m in person.chat.messages
+                    if not m.deleted
+                ]
+        address = person.address
+        delivered = {m["sid"] for m in person.inbox()}
+        with carrier.lock:
+            return [
+                {"mine": m.from_ == address, "text": m.body, "buttons": []}
+                for m in carrier.store.messages.values()
+                if (m.from_ == address and m.direction == "inbound") or m.sid in delivered
+            ]
+
+    @bp.post("/phones/messaging/send")
+    def messaging_send():
+        data = body()
+        person = messaging_person(data)
+        text = str(data.get("text") or "")
+        if not text.strip():
+            raise ValueError("write something")
+        if hasattr(person, "write"):
+            person.write(text)
+        else:
+            person.send(text, to=str(data.get("to") or "") or None)
+        return jsonify({"messages": conversation(person)}), 201
+
+    @bp.post("/phones/messaging/press")
+    def messaging_press():
+        data = body()
+        person = messaging_person({**data, "channel": "telegram"})
+        try:
+            person.press(str(data.get("data") or ""))
+        except AssertionError as exc:
+            raise ValueError(str(exc)) from exc
+        return jsonify({"messages": conversation(person)})
+
+    @bp.get("/phones/messaging/conversation")
+    def messaging_conversation():
+        person = messaging_person(request.args.to_dict(), create=False)
+        return jsonify({"messages": conversation(person) if person is not None else []})
 
     @bp.post("/phones/<address>/sms")
     def sms(address: str):

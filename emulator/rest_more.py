@@ -1,4 +1,4 @@
-"""REST: Queues and Members, Conferences and Participants, Messages."""
+"""REST: Queues and Members, Conferences and Participants (Messages: ``messages_rest``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, jsonify, request
 
 from .errors import ApiError
-from .state import API_VERSION, Conference, Message, Participant, Queue, QueueMember, rfc2822
+from .state import API_VERSION, Conference, Participant, Queue, QueueMember, rfc2822
 
 if TYPE_CHECKING:
     from .carrier import Carrier
@@ -85,32 +85,6 @@ def participant_json(part: Participant, status: str | None = None) -> dict[str, 
         "status": status or part.status,
         "uri": f"/{API_VERSION}/Accounts/{conf.account_sid}/Conferences/{conf.sid}"
         f"/Participants/{part.call.sid}.json",
-    }
-
-
-def message_json(msg: Message) -> dict[str, Any]:
-    base = f"/{API_VERSION}/Accounts/{msg.account_sid}/Messages/{msg.sid}"
-    return {
-        "account_sid": msg.account_sid,
-        "api_version": API_VERSION,
-        "body": msg.body,
-        "date_created": rfc2822(msg.date_created),
-        "date_sent": rfc2822(msg.date_sent),
-        "date_updated": rfc2822(msg.date_sent or msg.date_created),
-        "direction": msg.direction,
-        "error_code": None,
-        "error_message": None,
-        "from": msg.from_,
-        "messaging_service_sid": msg.messaging_service_sid,
-        "num_media": str(len(msg.media_urls)),
-        "num_segments": "1",
-        "price": None,
-        "price_unit": "USD",
-        "sid": msg.sid,
-        "status": msg.status,
-        "subresource_uris": {"media": base + "/Media.json"},
-        "to": msg.to,
-        "uri": base + ".json",
     }
 
 
@@ -321,49 +295,6 @@ def register_more(bp: Blueprint, carrier: Carrier) -> None:
         part.date_updated = part.date_created
         return jsonify(participant_json(part, status="queued")), 201
 
-    # -- Messages ---------------------------------------------------------------------------
-    @bp.post(PREFIX + "/Messages.json")
-    def create_message(account_sid: str):
-        from .messages import send_message
+    from .messages_rest import register_messages
 
-        values = request.values
-        to = values.get("To")
-        from_ = values.get("From")
-        service = values.get("MessagingServiceSid")
-        media = values.getlist("MediaUrl")
-        if not to:
-            raise ApiError(400, 21604, "A 'To' phone number is required.")
-        if not from_ and not service:
-            raise ApiError(400, 21603, "A 'From' phone number is required.")
-        if not values.get("Body") and not media and not values.get("ContentSid"):
-            raise ApiError(400, 21602, "Message body is required.")
-        msg = send_message(
-            carrier,
-            from_ or service or "",
-            to,
-            values.get("Body", ""),
-            media,
-            values.get("StatusCallback"),
-            service,
-        )
-        body = message_json(msg)
-        body["status"] = "queued"
-        return jsonify(body), 201
-
-    @bp.get(PREFIX + "/Messages.json")
-    def list_messages(account_sid: str):
-        to, from_ = request.args.get("To"), request.args.get("From")
-        with carrier.lock:
-            rows = [
-                message_json(m)
-                for m in sorted(store.messages.values(), key=lambda m: m.date_created, reverse=True)
-                if (to is None or m.to == to) and (from_ is None or m.from_ == from_)
-            ]
-        return page(carrier, "messages", rows)
-
-    @bp.get(PREFIX + "/Messages/<sid>.json")
-    def fetch_message(account_sid: str, sid: str):
-        msg = store.messages.get(sid)
-        if msg is None:
-            raise not_found()
-        return jsonify(message_json(msg))
+    register_messages(bp, carrier)

@@ -6,7 +6,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g, request
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -15,20 +15,25 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from . import calls_api, conferences, dialing, gather, messages, queues, recording  # noqa: F401
 from .carrier import Carrier
 from .clock import SettleTimeout
+from .messaging_phones import SmsPhone, WhatsAppPhone
 from .phones import Phone, PhoneCall
 from .phones_http import RequestHandler
 from .state import Number, Recording
 
+if TYPE_CHECKING:
+    from .telegram import TelegramUser
+
 
 def create_app(carrier: Carrier) -> Flask:
     """The emulator's WSGI app: Twilio's REST API, the phones' HTTP API and the softphone."""
-    from . import phones_http, rest
+    from . import phones_http, rest, telegram
 
     app = Flask("emulator")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.register_blueprint(rest.make_blueprint(carrier))
     app.register_blueprint(phones_http.make_blueprint(carrier))
+    app.register_blueprint(telegram.make_blueprint(carrier))
     return app
 
 
@@ -46,10 +51,15 @@ class Emulator:
         play_seconds: float = 5.0,
         *,
         dial_action_on_caller_hangup: bool | str = False,
+        telegram_token: str | None = None,
     ) -> None:
+        from .telegram import TelegramBot, new_token
+
         self.account_sid = account_sid or "AC" + secrets.token_hex(16)
         self.auth_token = auth_token or secrets.token_hex(16)
         self.carrier = Carrier(self.account_sid, self.auth_token, clock, play_seconds)
+        self.telegram_token = telegram_token or new_token()
+        self.telegram = self.carrier.telegram = TelegramBot(self.carrier, self.telegram_token)
         self.dial_action_on_caller_hangup = dial_action_on_caller_hangup
         self.host, self.port = host, port
         self.app = create_app(self.carrier)
@@ -206,6 +216,90 @@ class Emulator:
         found = self.carrier.store.calls[sid]
         device = found.device or self.phone(found.to)
         return PhoneCall(device, found)
+
+    # -- messaging --------------------------------------------------------------------------
+    def sms_phone(self, number: str) -> SmsPhone:
+        """A person who texts (SMS) from ``number``: ``.send(text, media=[(bytes, type)])``,
+        ``.received()``."""
+        return SmsPhone(self.carrier, number)
+
+    def whatsapp_phone(self, number: str, profile_name: str | None = None) -> WhatsAppPhone:
+        """A WhatsApp user at ``number`` (``From=whatsapp:+…``, ``WaId``, ``ProfileName``)."""
+        return WhatsAppPhone(self.carrier, number, profile_name)
+
+    def telegram_user(
+        self,
+        user_id: int,
+        first_name: str = "Test",
+        *,
+        last_name: str | None = None,
+        username: str | None = None,
+        language_code: str | None = None,
+    ) -> TelegramUser:
+        """A Telegram user in a private chat with the bot (the same object for the same id)."""
+        from .telegram import Chat, TelegramUser
+
+        bot = self.telegram
+        with self.carrier.lock:
+            chat = bot.chats.get(user_id)
+            if chat is None:
+                user = TelegramUser(bot, user_id, first_name, last_name, username, language_code)
+                chat = bot.chats[user_id] = Chat(user)
+            return chat.user
+
+    def fail_next_message(
+        self, to: str, error_code: int = 30003, status: str = "undelivered"
+    ) -> None:
+        """The next outbound message to ``to`` (``+…`` or ``whatsapp:+…``) fails: ``undelivered``
+        after ``sent`` (default), or ``failed`` without being sent, with ``ErrorCode``."""
+        from .messages import MessageFault, bare
+
+        if status not in ("undelivered", "failed"):
+            raise ValueError("status is 'undelivered' or 'failed'")
+        with self.carrier.lock:
+            faults = self.carrier.messaging.faults.setdefault(bare(to), [])
+            faults.append(MessageFault(error_code, status))
+
+    def message_timing(
+        self,
+        sent_after: float | None = None,
+        delivered_after: float | None = None,
+        read_after: float | None = None,
+    ) -> None:
+        """Seconds (clock time) from queued to sent, sent to delivered, delivered to read
+        (WhatsApp; 0 = never read). Defaults 0, 1, 2."""
+        settings = self.carrier.messaging
+        if sent_after is not None:
+            settings.sent_after = sent_after
+        if delivered_after is not None:
+            settings.delivered_after = delivered_after
+        if read_after is not None:
+            settings.read_after = read_after
+
+    def status_callback_chaos(self, *, duplicate: bool = False, reverse: bool = False) -> None:
+        """As a real carrier may: every message status callback sent twice (``duplicate``),
+        and/or a message's callbacks held until it is final and then sent newest first."""
+        self.carrier.messaging.duplicate_callbacks = duplicate
+        self.carrier.messaging.reversed_callbacks = reverse
+
+    def whatsapp_window_opened(self, number: str, seconds_ago: float = 0.0) -> None:
+        """Pretend the WhatsApp user at ``number`` last wrote ``seconds_ago`` (the 24 h window)."""
+        from .messages import bare
+
+        with self.carrier.lock:
+            self.carrier.messaging.last_inbound[bare(number)] = self.now() - seconds_ago
+
+    def hold_updates(self) -> None:
+        """Telegram: keep new updates back until ``release_updates``."""
+        self.telegram.hold()
+
+    def release_updates(self, *, reverse: bool = False, duplicate: bool = False) -> None:
+        """Telegram: queue the held updates for the webhook, reversed and/or each twice."""
+        self.telegram.release(reverse=reverse, duplicate=duplicate)
+
+    def duplicate_updates(self, on: bool = True) -> None:
+        """Telegram: deliver every new update twice."""
+        self.telegram.duplicate_updates = on
 
     # -- time -------------------------------------------------------------------------------
     def wait(self, seconds: float) -> None:

@@ -238,6 +238,27 @@ class Message:
     date_created: datetime | None = None
     date_sent: datetime | None = None
     messaging_service_sid: str | None = None
+    date_updated: datetime | None = None
+    num_segments: int = 1
+    content_sid: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+    #: Deleted over REST: gone from the API (and its media with it).
+    deleted: bool = False
+
+
+@dataclass
+class Media:
+    """A message's media item (``ME…``): bytes for inbound media, a URL for outbound."""
+
+    sid: str
+    account_sid: str
+    message_sid: str
+    content_type: str
+    data: bytes | None
+    url: str | None
+    date_created: datetime | None = None
+    deleted: bool = False
 
 
 @dataclass
@@ -267,6 +288,7 @@ class Store:
         self.queues: dict[str, Queue] = {}  # by sid
         self.conferences: dict[str, Conference] = {}
         self.messages: dict[str, Message] = {}
+        self.media: dict[str, Media] = {}
         self.debugger: list[DebugEvent] = []
 
     def number_by_sid(self, sid: str) -> Number | None:

@@ -123,12 +123,15 @@ function sayForm(formId, inputId, view) {
 }
 
 async function loadNumbers() {
-  const select = document.getElementById("to");
-  for (const number of await api("GET", "/phones/numbers")) {
-    const option = document.createElement("option");
-    option.value = number.phone_number;
-    option.textContent = number.phone_number;
-    select.appendChild(option);
+  const numbers = await api("GET", "/phones/numbers");
+  for (const id of ["to", "msg-to"]) {
+    const select = document.getElementById(id);
+    for (const number of numbers) {
+      const option = document.createElement("option");
+      option.value = number.phone_number;
+      option.textContent = number.phone_number;
+      select.appendChild(option);
+    }
   }
 }
 
@@ -226,8 +229,81 @@ function setUpHandler() {
   document.getElementById("handler-hangup").addEventListener("click", () => view.act("hangup"));
 }
 
+function setUpMessaging() {
+  const channel = document.getElementById("msg-channel");
+  const from = document.getElementById("msg-from");
+  const name = document.getElementById("msg-name");
+  const toLabel = document.getElementById("msg-to-label");
+  const log = document.getElementById("msg-log");
+  const error = document.getElementById("msg-error");
+  let shown = "";
+
+  function who() {
+    return { channel: channel.value, from: from.value.trim(), name: name.value.trim() };
+  }
+
+  function show(answer) {
+    if (answer.error) {
+      error.textContent = answer.error;
+      error.hidden = false;
+      return;
+    }
+    error.hidden = true;
+    const key = JSON.stringify(answer.messages);
+    if (key === shown) return; // unchanged: keep the elements (and a button under the pointer)
+    shown = key;
+    log.replaceChildren();
+    for (const message of answer.messages) {
+      const item = document.createElement("li");
+      item.className = message.mine ? "mine" : "hotline";
+      item.textContent = message.text;
+      for (const row of message.buttons) {
+        const line = document.createElement("div");
+        for (const button of row) {
+          const press = document.createElement("button");
+          press.type = "button";
+          press.className = "press";
+          press.textContent = button.text;
+          press.addEventListener("click", async () => {
+            show(await api("POST", "/phones/messaging/press", { ...who(), data: button.callback_data }));
+          });
+          line.appendChild(press);
+        }
+        item.appendChild(line);
+      }
+      log.appendChild(item);
+    }
+    log.scrollTop = log.scrollHeight;
+  }
+
+  async function refresh() {
+    if (!from.value.trim()) return;
+    const query = new URLSearchParams(who());
+    show(await api("GET", "/phones/messaging/conversation?" + query.toString()));
+  }
+
+  channel.addEventListener("change", () => {
+    toLabel.hidden = channel.value === "telegram";
+    if (channel.value === "telegram" && from.value.startsWith("+")) from.value = "100200300";
+    if (channel.value !== "telegram" && !from.value.startsWith("+")) from.value = "+12025550187";
+    shown = "";
+    refresh();
+  });
+  document.getElementById("msg-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = document.getElementById("msg-text");
+    const text = input.value.trim();
+    if (!text) return;
+    const to = document.getElementById("msg-to").value;
+    show(await api("POST", "/phones/messaging/send", { ...who(), to, text }));
+    input.value = "";
+  });
+  setInterval(refresh, 1000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   loadNumbers();
   setUpCaller();
   setUpHandler();
+  setUpMessaging();
 });

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 from twilio.request_validator import RequestValidator
@@ -24,6 +25,7 @@ class Hit:
     signature: str | None
     valid: bool
     at: float = field(default_factory=time.monotonic)
+    json: Any = None  # a Telegram update (its signature: the secret token header)
 
 
 class TwimlApp:
@@ -31,6 +33,8 @@ class TwimlApp:
 
     def __init__(self, auth_token: str) -> None:
         self.validator = RequestValidator(auth_token)
+        #: The secret a JSON (Telegram) request must carry in X-Telegram-Bot-Api-Secret-Token.
+        self.telegram_secret: str | None = None
         self.routes: dict[str, tuple[Handler, int, float]] = {}
         self.hits: list[Hit] = []
         self.lock = threading.Lock()
@@ -64,25 +68,36 @@ class TwimlApp:
     def forms(self, path: str) -> list[dict[str, str]]:
         return [h.form for h in self.hits_to(path)]
 
+    def updates(self, path: str) -> list[Any]:
+        """The JSON bodies (Telegram updates) posted to ``path``."""
+        return [h.json for h in self.hits_to(path)]
+
     def wsgi(self, environ, start_response):
         request = Request(environ)
         url = request.url
         signature = request.headers.get("X-Twilio-Signature")
-        if request.method == "POST":
+        body = None
+        if request.is_json:
+            body = request.get_json()
+            signature = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+            form, valid = {}, self.telegram_secret is not None and signature == self.telegram_secret
+        elif request.method == "POST":
             form = request.form.to_dict()
             valid = self.validator.validate(url, form, signature or "")
         else:
             form = request.args.to_dict()
             valid = self.validator.validate(url, {}, signature or "")
         with self.lock:
-            self.hits.append(Hit(request.path, request.method, url, form, signature, valid))
+            self.hits.append(
+                Hit(request.path, request.method, url, form, signature, valid, json=body)
+            )
         route = self.routes.get(request.path)
         if route is None:
             return Response("not found", 404)(environ, start_response)
         handler, status, delay = route
         if delay:
             time.sleep(delay)
-        result = handler(form)
+        result = handler(form if body is None else body)
         if isinstance(result, tuple):
             result, status = result
         response = Response(result, status, content_type="text/xml")

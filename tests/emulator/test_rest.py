@@ -234,7 +234,7 @@ def test_messages_create_and_fetch(emu, twiml_app, twilio_client):
     )
     assert message.sid.startswith("SM") and message.status == "queued"
     assert message.body == "Мы перезвоним вам" and message.direction == "outbound-api"
-    emu.settle()
+    emu.wait(5)  # sent at once, delivered a second later (virtual time)
     fetched = twilio_client.messages(message.sid).fetch()
     assert fetched.status == "delivered" and fetched.date_sent is not None
     assert emu.phone(CALLER).messages[0]["body"] == "Мы перезвоним вам"
@@ -251,6 +251,8 @@ def test_inbound_sms_reaches_sms_url_and_reply_is_delivered(emu, twiml_app, hotl
     (form,) = twiml_app.forms("/sms")
     assert form["MessageSid"] == sid and form["Body"] == "help" and form["From"] == CALLER
     assert form["NumMedia"] == "0"
+    assert emu.phone(CALLER).messages == []  # sent, delivered a second later (virtual time)
+    emu.wait(1)
     assert emu.phone(CALLER).messages[-1]["body"] == "Got: help"
 
 
