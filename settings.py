@@ -375,27 +375,31 @@ def _generated_secrets(instance_path: Path) -> dict[str, str]:
 def messaging_settings(
     env: str, env_map: Mapping[str, str], get: Callable[[str, str], str]
 ) -> dict[str, object]:
-    """The messaging settings. Telegram, when among ``MESSAGING_CHANNELS``, needs its bot token
-    and webhook secret in production; elsewhere the secret is derived from ``SECRET_KEY`` (the
-    token stays empty until set: replies to Telegram then fail, visibly)."""
+    """The messaging settings. ``MESSAGING_CHANNELS`` defaults to every channel, but in
+    production to sms and whatsapp (Twilio's, needing nothing more) plus telegram once
+    ``TELEGRAM_BOT_TOKEN`` is set. Telegram turned on in production needs its token and webhook
+    secret; elsewhere the secret is derived from ``SECRET_KEY`` (and the token stays empty until
+    set: replies to Telegram then fail, visibly)."""
     raw = env_map.get("MESSAGING_CHANNELS")
-    channels = MESSAGING_CHANNELS if raw is None else tuple(
-        dict.fromkeys(part.strip() for part in raw.split(",") if part.strip())
-    )  # fmt: skip
+    token = env_map.get("TELEGRAM_BOT_TOKEN", "")
+    secret = env_map.get("TELEGRAM_WEBHOOK_SECRET", "")
+    if raw is None:  # production: Telegram once its token is set; elsewhere every channel
+        on = env != "production" or bool(token)
+        raw = ",".join(c for c in MESSAGING_CHANNELS if c != "telegram" or on)
+    channels = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
     unknown = [c for c in channels if c not in MESSAGING_CHANNELS]
     if unknown:
         raise SettingsError(
             f"MESSAGING_CHANNELS: a comma list of {', '.join(MESSAGING_CHANNELS)} (or empty), "
             f"not {raw!r}"
         )
-    token = env_map.get("TELEGRAM_BOT_TOKEN", "")
-    secret = env_map.get("TELEGRAM_WEBHOOK_SECRET", "")
     if "telegram" in channels and env == "production":
         missing = [n for n, v in (("TELEGRAM_BOT_TOKEN", token),
                                   ("TELEGRAM_WEBHOOK_SECRET", secret)) if not v]  # fmt: skip
         if missing:
             raise SettingsError(
-                "MESSAGING_CHANNELS includes telegram: set " + ", ".join(missing)
+                "MESSAGING_CHANNELS includes telegram: set "
+                + ", ".join(missing)
                 + " (or leave telegram out of MESSAGING_CHANNELS)"
             )
     if not secret and get("SECRET_KEY", ""):

@@ -20,14 +20,16 @@ TOKEN = "123456789:AAH" + "x" * 32
 
 
 def test_production_with_telegram_needs_its_token_and_secret():
+    assert load_settings(PRODUCTION).messaging_channels == ("sms", "whatsapp")
     with pytest.raises(SettingsError, match="TELEGRAM_BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET"):
-        load_settings(PRODUCTION)
-    sms_only = load_settings({**PRODUCTION, "MESSAGING_CHANNELS": "sms,whatsapp"})
-    assert sms_only.messaging_channels == ("sms", "whatsapp")
+        load_settings({**PRODUCTION, "MESSAGING_CHANNELS": "sms,telegram"})
+    with pytest.raises(SettingsError, match="set TELEGRAM_WEBHOOK_SECRET"):
+        load_settings({**PRODUCTION, "TELEGRAM_BOT_TOKEN": TOKEN})  # the token turns it on
     full = load_settings(
         {**PRODUCTION, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": "a" * 32}
     )
     assert full.telegram_webhook_secret == "a" * 32
+    assert full.messaging_channels == ("sms", "whatsapp", "telegram")
     assert full.whatsapp_number == "whatsapp:+15005550006"
     assert TOKEN not in repr(full)
 
