@@ -123,9 +123,11 @@ class MessageMedia(Base):
     #: The carrier's reference: Twilio's media URL, or Telegram's file_id; sealed.
     source_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     source_key_id: Mapped[str | None] = mapped_column(String(32))
-    #: The object in the encrypted store (its file key will be sealed beside it, as a
-    #: recording's is, when the media job is built).
+    #: The object in the media store (the recordings' encrypted format), and its file key
+    #: sealed with the data key (``media_key_associated_data``).
     storage_key: Mapped[str | None] = mapped_column(String(128))
+    file_key_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    file_key_id: Mapped[str | None] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(16), default="pending")
     failure: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -147,3 +149,7 @@ def name_associated_data(interaction_id: int) -> bytes:
 
 def media_source_associated_data(message_id: int) -> bytes:
     return f"message-media:{message_id}".encode()
+
+
+def media_key_associated_data(media_id: int) -> bytes:
+    return f"message-media-key:{media_id}".encode()

@@ -97,6 +97,8 @@ SEALED_COLUMNS = (
                  lambda row: msg.text_associated_data(row.interaction_id), ("interaction_id",)),
     SealedColumn("message_media_sources", _media, "source_ciphertext", "source_key_id",
                  lambda row: msg.media_source_associated_data(row.message_id), ("message_id",)),
+    SealedColumn("message_media_keys", _media, "file_key_ciphertext", "file_key_id",
+                 lambda row: msg.media_key_associated_data(row.id)),
 )  # fmt: skip
 #: The recordings' file keys: sealed with the recording id and file id as associated data
 #: (``recordings.crypto``), re-sealed by ``crypto.rewrap_key``.

@@ -3,7 +3,7 @@ their arguments (a message's row id, Telegram's callback query id): never an add
 
 from __future__ import annotations
 
-from messaging import outbound
+from messaging import media, outbound
 
 
 def send_message(message_id: int) -> str:
@@ -14,3 +14,13 @@ def send_message(message_id: int) -> str:
 def answer_callback(query_id: str) -> None:
     """``answerCallbackQuery`` for a pressed button."""
     outbound.answer_callback(str(query_id))
+
+
+def process_media(media_id: int) -> str:
+    """Fetch one attachment, store it encrypted (safe to run twice)."""
+    return media.process(int(media_id))
+
+
+def delete_message_at_carrier(message_id: int) -> str:
+    """Delete a Twilio message and its media once everything of it is stored here."""
+    return media.delete_at_carrier(int(message_id))

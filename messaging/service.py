@@ -21,6 +21,8 @@ from services import services
 
 log = logging.getLogger(__name__)
 SEND_JOB = "messaging.jobs.send_message"
+DELETE_JOB = "messaging.jobs.delete_message_at_carrier"
+MEDIA_JOB = "messaging.jobs.process_media"
 ANSWER_CALLBACK_JOB = "messaging.jobs.answer_callback"
 
 
@@ -83,8 +85,10 @@ def receive(inbound: Inbound) -> bool:
     if message_id is None:  # the same update, in a parallel request: that one keeps it
         db_session().rollback()
         return False
-    for position, item in enumerate(inbound.media):
+    media_ids = [
         threads.add_media(message_id, position, item.content_type, item.source)
+        for position, item in enumerate(inbound.media)
+    ]
     if not thread.created:
         threads.seen(thread)
     threads.calls.add_event(
@@ -102,6 +106,11 @@ def receive(inbound: Inbound) -> bool:
         replies += _step(threads, thread, answer, inbound.carrier_key)
     db_session().commit()
     enqueue_sends(replies)
+    if media_ids:  # fetched, stored, then the message deleted at Twilio
+        for media_id in media_ids:
+            enqueue(MEDIA_JOB, media_id, job_id=f"message-media-{media_id}")
+    elif inbound.channel != "telegram":  # kept here: Twilio's copy may go
+        enqueue(DELETE_JOB, message_id, job_id=f"message-delete-{message_id}")
     return True
 
 

@@ -16,7 +16,7 @@ from werkzeug.exceptions import Forbidden, HTTPException
 
 from dataprotection import caller_address
 from db import db_session
-from messaging import service
+from messaging import media, service
 from messaging.service import Inbound, Media
 from services import services
 from webhooks import EMPTY_TWIML, carrier_signed, form_int, form_value, twilio_webhook
@@ -29,6 +29,9 @@ _ERROR_CODE = re.compile(r"^[0-9]{1,8}$")
 MAX_BODY_CHARS = 1600  # Twilio's limit of one inbound Body
 MAX_MEDIA = 10
 WHATSAPP_PREFIX = "whatsapp:"
+#: A reply's record is deleted at Twilio once it reaches one of these (a later WhatsApp
+#: "read" then finds no record there, and changes our row only).
+DELETE_AFTER = ("delivered", "undelivered", "failed")
 
 
 def message_sid() -> str | None:
@@ -112,6 +115,8 @@ def status() -> str:
         dedupe_key=f"message-status:{sid}:{new_status}",
     )  # fmt: skip
     db_session().commit()
+    if changed and new_status in DELETE_AFTER:  # its record at Twilio may go now
+        media.enqueue_deletion(twilio_key(sid))
     return EMPTY_TWIML
 
 

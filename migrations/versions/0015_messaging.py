@@ -79,6 +79,8 @@ def upgrade() -> None:
     sa.Column('source_ciphertext', sa.LargeBinary(), nullable=True),
     sa.Column('source_key_id', sa.String(length=32), nullable=True),
     sa.Column('storage_key', sa.String(length=128), nullable=True),
+    sa.Column('file_key_ciphertext', sa.LargeBinary(), nullable=True),
+    sa.Column('file_key_id', sa.String(length=32), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('failure', sa.String(length=32), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
