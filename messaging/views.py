@@ -77,7 +77,8 @@ def incoming() -> str:
         if url.startswith(("https://", "http://")):
             kind = form_value(f"MediaContentType{index}", 128) or "application/octet-stream"
             media.append(Media(kind, url))
-    text = form_value("Body", MAX_BODY_CHARS * 4)[: MAX_BODY_CHARS * 4]
+    # As written (line breaks too): it is sealed, never a column's plain text or a log's.
+    text = request.form.get("Body", "")[: MAX_BODY_CHARS * 4]
     latitude, longitude = form_value("Latitude", 32), form_value("Longitude", 32)
     if latitude and longitude:
         text = (text + "\n" if text else "") + f"location: {latitude}, {longitude}"

@@ -53,6 +53,12 @@ def test_a_first_sms_opens_a_thread_and_queues_the_bilingual_greeting(app, carri
     assert conversation.menu_node == "language"
 
 
+def test_a_text_is_kept_as_written_line_breaks_and_all(app, carrier):
+    Texter(carrier, NUMBER).send("Рядок один\nРядок два\tі табуляція")
+    (inbound,) = messages(app, m.INBOUND)
+    assert text_of(app, inbound) == "Рядок один\nРядок два\tі табуляція"
+
+
 def test_the_same_message_sid_delivered_five_times_is_one_message(app, carrier):
     sid = new_message_sid()
     texter = Texter(carrier, NUMBER)
