@@ -67,7 +67,7 @@ def telegram_webhook(view: Callable[..., Any]) -> Callable[..., Any]:
         if not secret_is_valid():
             log.warning("rejected a Telegram request with a missing or invalid secret token")
             abort(403)
-        if request.content_length is None or request.content_length > MAX_UPDATE_BYTES:
+        if request.content_length is not None and request.content_length > MAX_UPDATE_BYTES:
             abort(413)
         g.carrier_signed = True  # the blueprint's error handler may answer as to the carrier
         return view(*args, **kwargs)
