@@ -379,6 +379,29 @@ def test_rehash_moves_every_hash_to_the_new_key_and_merges_who_called_meanwhile(
     assert a_call(after, "+79160000001")[:2] == (x_id, x_case)
 
 
+def test_rehash_moves_a_persons_open_thread_with_them(with_hmac):
+    """A WhatsApp thread opened under the old key is found again under the new one: the
+    conversation's hash and open key move with the caller's."""
+    from inquiries.message_models import Conversation, Message
+    from tests.conftest import Carrier
+    from tests.messaging.support import Texter
+
+    writer = "whatsapp:+380671112233"
+    before = with_hmac(H1)
+    Texter(Carrier(before.test_client()), writer).send("перше")
+    result = cli(with_hmac(H2, old=H1), "rehash")
+    assert result.exit_code == 0, result.output
+    after = with_hmac(H2)
+    Texter(Carrier(after.test_client()), writer).send("друге")
+    with handles(after).session_factory() as session:
+        (conversation,) = session.scalars(select(Conversation))
+        assert conversation.contact_hash == hash_under(H2, "+380671112233")
+        assert conversation.open_key == f"whatsapp:{conversation.contact_hash}"
+        inbound = session.scalars(select(Message).where(Message.direction == "in")).all()
+        assert {m.interaction_id for m in inbound} == {conversation.interaction_id}
+        assert len(inbound) == 2
+
+
 def test_rehash_needs_the_old_key_and_says_so(with_hmac):
     result = cli(with_hmac(H2), "rehash")
     assert result.exit_code == 1
