@@ -101,8 +101,8 @@ def receive(inbound: Inbound) -> bool:
     replies: list[int] = []
     if thread.created and not thread.withheld:
         replies.append(_ask(threads, thread, LANGUAGE))
-    elif thread.menu_node in (LANGUAGE, TOPIC):
-        answer = menu().understand(thread.menu_node, inbound.text) if inbound.text else None
+    elif thread.menu_node in (LANGUAGE, TOPIC) and inbound.text:  # a photo alone answers nothing
+        answer = menu().understand(thread.menu_node, inbound.text)
         replies += _step(threads, thread, answer, inbound.carrier_key)
     db_session().commit()
     enqueue_sends(replies)

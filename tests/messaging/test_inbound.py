@@ -146,6 +146,16 @@ def test_media_of_an_mms_is_noted_with_its_source_sealed(app, carrier):
     assert url.encode() not in media.source_ciphertext
 
 
+def test_a_photo_without_words_during_the_menu_is_no_answer(app, carrier):
+    texter = Texter(carrier, NUMBER)
+    texter.send("hello")
+    texter.send("", NumMedia="1", MediaUrl0="https://api.twilio.com/x/Media/ME2",
+                MediaContentType0="image/jpeg")  # fmt: skip
+    assert len(messages(app, m.OUTBOUND)) == 1  # not asked again
+    (conversation,) = rows(app, m.Conversation)
+    assert (conversation.menu_node, conversation.menu_attempt) == ("language", 1)
+
+
 def test_statuses_only_move_forward_whatever_their_order(app, carrier):
     Texter(carrier, NUMBER).send("hi")
     (greeting,) = messages(app, m.OUTBOUND)
