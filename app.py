@@ -58,10 +58,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     flow = load_flow()  # a broken menu stops the start-up here
 
     import console
+    import messaging.cli
+    import messaging.telegram_views  # noqa: F401 - /messaging/telegram on the messaging blueprint
     import routing.speech
     from ivr.cli import carrier_cli, ivr_cli
     from ivr.views import bp as voice_bp
     from keyrotation.cli import keys_cli
+    from messaging.menu import load_menu
+    from messaging.views import bp as messaging_bp
     from recordings.cli import recordings_cli
     from routing.cli import handlers_cli, routing_cli
     from routing.views import bp as routing_bp
@@ -69,7 +73,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     app.register_blueprint(voice_bp)
     app.register_blueprint(routing_bp)
+    app.register_blueprint(messaging_bp)
     app.extensions["ivr_flow"] = flow
+    # The text menu's catalogs, one per IVR language: a missing translation stops start-up.
+    app.extensions["messaging_menu"] = load_menu(tuple(flow.catalogs), flow.kind_priority)
     routing.speech.init_app(app, caller_prompts=flow)  # the IVR's catalogs, for routing's words
     console.init_app(
         app, settings

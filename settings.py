@@ -11,12 +11,14 @@ import base64
 import contextlib
 import dataclasses
 import functools
+import hashlib
+import hmac
 import json
 import os
 import re
 import secrets
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,6 +26,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 ENVIRONMENTS = ("development", "test", "production")
 ROOT = Path(__file__).resolve().parent
 DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
+DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org"
+#: The messaging channels the app may answer (``MESSAGING_CHANNELS``).
+MESSAGING_CHANNELS = ("sms", "whatsapp", "telegram")
+#: setWebhook's secret_token: 1-256 characters of A-Z, a-z, 0-9, _ and -.
+_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+_TELEGRAM_TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,100}$")
 
 #: How the routing core may choose a handler (see ACD.md); routing.strategies uses this list.
 ROUTING_STRATEGIES = (
@@ -310,6 +318,15 @@ class Settings:
     #: The hotline's time zone (IANA name): the console shows every time in it. Stored times
     #: stay UTC.
     time_zone: str = "Europe/Kyiv"
+    #: The messaging channels answered (``MESSAGING_CHANNELS``); a text on another is ignored.
+    messaging_channels: tuple[str, ...] = MESSAGING_CHANNELS
+    #: The Telegram bot's token (from @BotFather) and the secret Telegram sends back with every
+    #: update (``setWebhook``'s secret_token; ``flask carrier configure-telegram`` sets it).
+    telegram_bot_token: str = field(default="", repr=False)
+    telegram_webhook_secret: str = field(default="", repr=False)
+    telegram_api_base_url: str = DEFAULT_TELEGRAM_API_BASE_URL
+    #: The WhatsApp sender replies come from (``whatsapp:+…``; default the hotline's number).
+    whatsapp_number: str = ""
 
     def __repr__(self) -> str:  # never print secrets
         return f"Settings(env={self.env!r}, public_base_url={self.public_base_url!r}, secrets=…)"
@@ -375,6 +392,62 @@ def _generated_secrets(instance_path: Path) -> dict[str, str]:
     finally:
         os.unlink(temporary)
     return data
+
+
+def messaging_settings(
+    env: str, env_map: Mapping[str, str], get: Callable[[str, str], str]
+) -> dict[str, object]:
+    """The messaging settings. ``MESSAGING_CHANNELS`` defaults to every channel, but in
+    production to sms and whatsapp (Twilio's, needing nothing more) plus telegram once
+    ``TELEGRAM_BOT_TOKEN`` is set. Telegram turned on in production needs its token and webhook
+    secret; elsewhere the secret is derived from ``SECRET_KEY`` (and the token stays empty until
+    set: replies to Telegram then fail, visibly)."""
+    raw = env_map.get("MESSAGING_CHANNELS")
+    token = env_map.get("TELEGRAM_BOT_TOKEN", "")
+    secret = env_map.get("TELEGRAM_WEBHOOK_SECRET", "")
+    if raw is None:  # production: Telegram once its token is set; elsewhere every channel
+        on = env != "production" or bool(token)
+        raw = ",".join(c for c in MESSAGING_CHANNELS if c != "telegram" or on)
+    channels = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    unknown = [c for c in channels if c not in MESSAGING_CHANNELS]
+    if unknown:
+        raise SettingsError(
+            f"MESSAGING_CHANNELS: a comma list of {', '.join(MESSAGING_CHANNELS)} (or empty), "
+            f"not {raw!r}"
+        )
+    if "telegram" in channels and env == "production":
+        missing = [n for n, v in (("TELEGRAM_BOT_TOKEN", token),
+                                  ("TELEGRAM_WEBHOOK_SECRET", secret)) if not v]  # fmt: skip
+        if missing:
+            raise SettingsError(
+                "MESSAGING_CHANNELS includes telegram: set "
+                + ", ".join(missing)
+                + " (or leave telegram out of MESSAGING_CHANNELS)"
+            )
+    if not secret and get("SECRET_KEY", ""):
+        digest = hmac.new(get("SECRET_KEY", "").encode(), b"telegram-webhook", hashlib.sha256)
+        secret = base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
+    if secret and not _TELEGRAM_SECRET.match(secret):
+        raise SettingsError(
+            "TELEGRAM_WEBHOOK_SECRET must be 16 to 256 characters of A-Z, a-z, 0-9, _ and -"
+        )
+    if token and not _TELEGRAM_TOKEN.match(token):
+        raise SettingsError("TELEGRAM_BOT_TOKEN must look like 123456:ABC… (from @BotFather)")
+    base = env_map.get("TELEGRAM_API_BASE_URL") or DEFAULT_TELEGRAM_API_BASE_URL
+    if not base.startswith(("https://", "http://")):
+        raise SettingsError("TELEGRAM_API_BASE_URL must be an http(s) URL")
+    whatsapp = env_map.get("WHATSAPP_NUMBER", "")
+    if whatsapp and not re.fullmatch(r"(whatsapp:)?\+[1-9][0-9]{6,14}", whatsapp):
+        raise SettingsError("WHATSAPP_NUMBER must be an E.164 number (+…), optionally whatsapp:+…")
+    hotline = get("HOTLINE_NUMBER", "+15005550006")
+    whatsapp = whatsapp or hotline
+    return {
+        "messaging_channels": channels,
+        "telegram_bot_token": token,
+        "telegram_webhook_secret": secret,
+        "telegram_api_base_url": base.rstrip("/"),
+        "whatsapp_number": whatsapp if whatsapp.startswith("whatsapp:") else "whatsapp:" + whatsapp,
+    }
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -534,6 +607,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
             "CASE_OUTCOMES",
         ),
         time_zone=parse_time_zone(env_map.get("HOTLINE_TIME_ZONE", "Europe/Kyiv")),
+        **messaging_settings(env, env_map, get),
     )
     if not settings.staff_require_totp and settings.env not in ("development", "test"):
         raise SettingsError("STAFF_REQUIRE_TOTP may be turned off only in development or test")

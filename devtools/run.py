@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--voice-url", f"{base}/voice/incoming",
                 "--fallback-url", f"{base}/voice/fallback",
                 "--status-callback", f"{base}/voice/status",
+                "--sms-url", f"{base}/messaging/incoming",
             ]  # fmt: skip
             _start(processes, "emulator", emulator, env)
 

@@ -97,9 +97,9 @@ def replay_journal() -> None:
 @click.option("--number", default=None, help="E.164 number to configure (default HOTLINE_NUMBER)")
 @click.option("--base-url", default=None, help="public URL of this app (default PUBLIC_BASE_URL)")
 def configure_number(number: str | None, base_url: str | None) -> None:
-    """Point the number's voice webhooks at this app (call, fallback, status) via the REST API,
-    and clear its SMS URLs: the app answers no SMS yet, and Twilio makes no request (and bills
-    none) for a message to a number without an SMS URL (docs/SECURITY.md)."""
+    """Point the number's voice webhooks at this app (call, fallback, status) and its SMS URL
+    at ``/messaging/incoming`` via the REST API; the SMS fallback URL is cleared (Twilio's demo
+    URL would answer texts with a sample reply; docs/SECURITY.md)."""
     settings = services().settings
     number = number or settings.hotline_number
     base = (base_url or settings.public_base_url).rstrip("/")
@@ -114,7 +114,8 @@ def configure_number(number: str | None, base_url: str | None) -> None:
         voice_fallback_method="POST",
         status_callback=f"{base}/voice/status",
         status_callback_method="POST",
-        sms_url="",  # not a path that answers 404, nor Twilio's auto-replying demo URL
-        sms_fallback_url="",
+        sms_url=f"{base}/messaging/incoming",
+        sms_method="POST",
+        sms_fallback_url="",  # not Twilio's auto-replying demo URL
     )
-    click.echo(f"configured the number's voice webhooks to {base}; its SMS URLs cleared")
+    click.echo(f"configured the number's voice and SMS webhooks to {base}")

@@ -26,17 +26,19 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.orm import Session
 
 from dataprotection import DataProtector, DecryptionError, Sealed, erased_hash
 from db import Base
+from inquiries.message_models import Conversation
 from inquiries.models import Caller
 from keyrotation.sealed import BATCH, Progress
 from routing.models import Handler
 
 _caller: Table = Caller.__table__  # type: ignore[assignment]
 _handler: Table = Handler.__table__  # type: ignore[assignment]
+_conversation: Table = Conversation.__table__  # type: ignore[assignment]
 
 
 def hasher(hmac_key: bytes) -> DataProtector:
@@ -135,6 +137,7 @@ def _rehash(
                     outcome.conflicts.append(row.id)
                     continue
                 if not dry_run:
+                    _move_threads(conn, row.h, new_hash)
                     _merge_caller(conn, row.id, holder)
                 outcome.merged += 1
                 continue
@@ -146,12 +149,39 @@ def _rehash(
                     .values({target.hash: new_hash, target.ciphertext: again.ciphertext,
                              target.key_id: again.key_id})
                 )  # fmt: skip
+                if table is _caller:
+                    _move_threads(conn, row.h, new_hash)
             outcome.rehashed += 1
         conn.commit()
         last_id, seen = rows[-1].id, seen + len(rows)
         if progress:
             progress(target.name, seen, max(total, seen))
     return outcome
+
+
+def _move_threads(conn: Session, old_hash: str, new_hash: str) -> None:
+    """A person's message threads follow their caller's hash (``conversation.contact_hash``,
+    and ``open_key``, which finds the open thread). A thread whose channel already has an open
+    thread under the new hash (opened meanwhile) is ended: the newer one goes on."""
+    taken = select(_conversation.c.channel).where(
+        _conversation.c.contact_hash == new_hash, _conversation.c.open_key.is_not(None)
+    )
+    conn.execute(
+        update(_conversation)
+        .where(_conversation.c.contact_hash == old_hash, _conversation.c.channel.in_(taken))
+        .values(open_key=None)
+    )
+    conn.execute(
+        update(_conversation)
+        .where(_conversation.c.contact_hash == old_hash)
+        .values(
+            contact_hash=new_hash,
+            open_key=case(
+                (_conversation.c.open_key.is_(None), None),
+                else_=_conversation.c.channel + ":" + new_hash,
+            ),
+        )
+    )
 
 
 def _merge_caller(conn: Session, old_id: int, new_id: int) -> None:

@@ -33,6 +33,7 @@ from sqlalchemy import Column, Table, func, select, update
 from sqlalchemy.orm import Session
 
 from dataprotection import DataProtector, DecryptionError, Sealed
+from inquiries import message_models as msg
 from inquiries.models import Caller, CaseNote
 from inquiries.notes import associated_data as note_associated_data
 from recordings import crypto
@@ -76,6 +77,9 @@ _handler: Table = Handler.__table__  # type: ignore[assignment]
 _note: Table = CaseNote.__table__  # type: ignore[assignment]
 _staff: Table = StaffUser.__table__  # type: ignore[assignment]
 _recording: Table = Recording.__table__  # type: ignore[assignment]
+_conversation: Table = msg.Conversation.__table__  # type: ignore[assignment]
+_message: Table = msg.Message.__table__  # type: ignore[assignment]
+_media: Table = msg.MessageMedia.__table__  # type: ignore[assignment]
 
 SEALED_COLUMNS = (
     SealedColumn("caller_numbers", _caller, "number_ciphertext", "number_key_id",
@@ -85,6 +89,16 @@ SEALED_COLUMNS = (
     SealedColumn("case_notes", _note, "text_ciphertext", "text_key_id",
                  lambda row: note_associated_data(row.inquiry_id), ("inquiry_id",)),
     SealedColumn("totp_secrets", _staff, "totp_ciphertext", "totp_key_id", _totp_associated),
+    SealedColumn("conversation_addresses", _conversation, "address_ciphertext", "address_key_id",
+                 lambda row: msg.address_associated_data(row.interaction_id), ("interaction_id",)),
+    SealedColumn("conversation_names", _conversation, "name_ciphertext", "name_key_id",
+                 lambda row: msg.name_associated_data(row.interaction_id), ("interaction_id",)),
+    SealedColumn("message_texts", _message, "text_ciphertext", "text_key_id",
+                 lambda row: msg.text_associated_data(row.interaction_id), ("interaction_id",)),
+    SealedColumn("message_media_sources", _media, "source_ciphertext", "source_key_id",
+                 lambda row: msg.media_source_associated_data(row.message_id), ("message_id",)),
+    SealedColumn("message_media_keys", _media, "file_key_ciphertext", "file_key_id",
+                 lambda row: msg.media_key_associated_data(row.id)),
 )  # fmt: skip
 #: The recordings' file keys: sealed with the recording id and file id as associated data
 #: (``recordings.crypto``), re-sealed by ``crypto.rewrap_key``.

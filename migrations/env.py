@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import inquiries.blocklist  # registers the tables on Base.metadata
+import inquiries.message_models
 import inquiries.models  # noqa: F401
 import recordings.models  # noqa: F401
 import routing.models  # noqa: F401

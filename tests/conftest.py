@@ -18,6 +18,7 @@ from sqlalchemy import Connection, create_engine, text
 from twilio.request_validator import RequestValidator
 
 import inquiries.blocklist  # the blocklist's table on the metadata
+import inquiries.message_models
 import inquiries.models  # noqa: F401 - tables on the metadata
 import recordings.models  # noqa: F401 - the recording table
 import staff.models  # noqa: F401 - staff tables (case notes refer to their authors)

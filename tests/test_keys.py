@@ -17,8 +17,11 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import LargeBinary, String, select, update
 
+from dataprotection import Sealed as DataSealed
 from dataprotection import erased_hash, normalise_number
 from db import Base, db_session
+from inquiries.conversations import Conversations
+from inquiries.message_models import Message, text_associated_data
 from inquiries.models import Caller, CaseNote, Inquiry
 from inquiries.notes import add_note, notes_of
 from inquiries.service import CallLog, caller_number
@@ -40,6 +43,7 @@ A, B = os.urandom(32), os.urandom(32)
 NUMBER = "+79161234567"
 HANDLER_PHONE = "+380501234567"
 NOTE = "прийшла з сином, чекає на дзвінок"
+MESSAGE = "пишу з підвалу, зв'язок поганий"
 
 
 @pytest.fixture
@@ -110,6 +114,10 @@ def seal_everything(flask_app) -> Sealed:
                                 role="admin")  # fmt: skip
         secret = totp.new_secret()  # as her first login's enrolment leaves it
         totp.seal_secret(svc.protector, db.get(StaffUser, enrolment.user_id), secret)
+        threads = Conversations(CallLog(db, svc.protector))  # the same person, on WhatsApp
+        thread = threads.open_thread("whatsapp", NUMBER, "whatsapp:" + NUMBER, name="Olha")
+        written = threads.add_inbound(thread, "twilio:SM" + "1" * 32, MESSAGE)
+        threads.add_media(written, 0, "image/png", "https://media.example/ME1")
         db.commit()
     audio = os.urandom(3 * crypto.SEGMENT_SIZE + 123)
     recording_id = a_stored_recording(flask_app, interaction_id, audio)
@@ -125,6 +133,12 @@ def everything_opens(flask_app, data: Sealed) -> None:
         assert handler_phone(svc.protector, db.get(Handler, data.handler_id)) == HANDLER_PHONE
         assert [n.text for n in notes_of(db, svc.protector, data.inquiry_id)] == [NOTE]
         assert totp.open_secret(svc.protector, db.get(StaffUser, data.user_id)) == data.totp_secret
+        (message,) = db.scalars(select(Message))
+        opened = svc.protector.open_text(
+            DataSealed(message.text_key_id, message.text_ciphertext),
+            associated=text_associated_data(message.interaction_id),
+        )
+        assert opened == MESSAGE
         recording = db.get(Recording, data.recording_id)
         store = recording_store(svc.settings)
         assert playback.read_all(recording, store=store, protector=svc.protector) == data.audio
@@ -146,7 +160,7 @@ def test_seal_with_a_rotate_to_b_reseal_remove_a_and_everything_still_opens(with
     rotated = with_keys(b=B, a=A)  # B seals new data; A still opens the old
     before = cli(rotated, "usage")
     assert before.exit_code == 0, before.output
-    assert "key 'a': still seals 5 value(s)" in before.output
+    assert "key 'a': still seals 9 value(s)" in before.output
 
     result = cli(rotated, "reseal")
     assert result.exit_code == 0, result.output
@@ -157,10 +171,13 @@ def test_seal_with_a_rotate_to_b_reseal_remove_a_and_everything_still_opens(with
     assert key_ids(rotated) == {
         "caller_numbers": {"b": 1}, "handler_phones": {"b": 1}, "case_notes": {"b": 1},
         "totp_secrets": {"b": 1}, "recording_keys": {"b": 1},
+        "conversation_addresses": {"b": 1}, "conversation_names": {"b": 1},
+        "message_texts": {"b": 1}, "message_media_sources": {"b": 1},
+        "message_media_keys": {},  # no media stored: tests/messaging/test_media_e2e.py has
     }  # fmt: skip
 
     again = cli(rotated, "reseal")  # idempotent: nothing left to do
-    assert again.exit_code == 0 and again.output.count(": 0 re-sealed") == 5, again.output
+    assert again.exit_code == 0 and again.output.count(": 0 re-sealed") == 10, again.output
 
     everything_opens(with_keys(b=B), data)  # A removed
     with rotated.app_context():
@@ -360,6 +377,29 @@ def test_rehash_moves_every_hash_to_the_new_key_and_merges_who_called_meanwhile(
 
     after = with_hmac(H2)  # the old key destroyed: X calling again finds their case
     assert a_call(after, "+79160000001")[:2] == (x_id, x_case)
+
+
+def test_rehash_moves_a_persons_open_thread_with_them(with_hmac):
+    """A WhatsApp thread opened under the old key is found again under the new one: the
+    conversation's hash and open key move with the caller's."""
+    from inquiries.message_models import Conversation, Message
+    from tests.conftest import Carrier
+    from tests.messaging.support import Texter
+
+    writer = "whatsapp:+380671112233"
+    before = with_hmac(H1)
+    Texter(Carrier(before.test_client()), writer).send("перше")
+    result = cli(with_hmac(H2, old=H1), "rehash")
+    assert result.exit_code == 0, result.output
+    after = with_hmac(H2)
+    Texter(Carrier(after.test_client()), writer).send("друге")
+    with handles(after).session_factory() as session:
+        (conversation,) = session.scalars(select(Conversation))
+        assert conversation.contact_hash == hash_under(H2, "+380671112233")
+        assert conversation.open_key == f"whatsapp:{conversation.contact_hash}"
+        inbound = session.scalars(select(Message).where(Message.direction == "in")).all()
+        assert {m.interaction_id for m in inbound} == {conversation.interaction_id}
+        assert len(inbound) == 2
 
 
 def test_rehash_needs_the_old_key_and_says_so(with_hmac):

@@ -36,6 +36,7 @@ EXTENSION_OWNERS = {
     "ivr_flow": "ivr",
     "ivr_shared_twiml": "ivr",
     "routing.prompts": "routing",
+    "messaging_menu": "messaging",
 }
 
 

@@ -216,10 +216,10 @@ def test_the_sweep_is_a_periodic_job(hotline):
     assert listed(hotline, from_=CALLER) == [call.sid]
 
 
-def test_configure_number_leaves_no_sms_url_that_answers_404(hotline):
-    """Until messaging exists, the number gets no SMS URL: a path the app does not serve would
-    answer 404 to every text (Twilio's error 11200, and the message billed); with none, Twilio
-    makes no request. Twilio's own demo URL, which answers texts for new numbers, is cleared."""
+def test_configure_number_points_the_sms_url_at_the_messaging_webhook(hotline):
+    """The number's SMS URL is the app's ``/messaging/incoming`` (issue 18; before, with no
+    messaging, it was cleared rather than left at a path answering 404). Twilio's own demo
+    fallback URL, which answers texts for new numbers, is cleared."""
     number = "+15005550078"
     owned = hotline.emulator.add_number(number, sms_url="https://demo.twilio.com/welcome/sms/reply")
     client = handles(hotline.app).twilio
@@ -235,9 +235,9 @@ def test_configure_number_leaves_no_sms_url_that_answers_404(hotline):
     assert configured.voice_url == f"{base}/voice/incoming"
     assert configured.voice_fallback_url == f"{base}/voice/fallback"
     assert configured.status_callback == f"{base}/voice/status"
-    assert (configured.sms_url, configured.sms_fallback_url) == (None, None)
+    assert (configured.sms_url, configured.sms_fallback_url) == (f"{base}/messaging/incoming", None)
     phone = hotline.emulator.phone(CALLER)
     phone.send_sms(number, "help")
     hotline.emulator.settle()
-    assert hotline.emulator.debugger == []  # no request, so no failed one
-    assert phone.messages == []  # and no auto-reply
+    assert hotline.emulator.debugger == []  # the app answered the text
+    assert phone.messages == []  # no demo auto-reply (the app's reply is a job, not TwiML)

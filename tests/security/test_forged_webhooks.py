@@ -25,6 +25,7 @@ from ivr import journal
 from services import services
 from tests.conftest import PUBLIC_BASE_URL, call_params, new_call_sid, sign
 from tests.ivr.test_signatures import effects
+from tests.support import handles
 
 #: One path of every carrier webhook (the voice IVR, the fallback, the routing callbacks).
 VOICE_WEBHOOKS = (
@@ -37,6 +38,13 @@ VOICE_WEBHOOKS = (
     "/voice/fallback",
     "/voice/fallback?step=recorded",
 )
+#: A Telegram update that a valid secret would make a caller, a case and a message of.
+TELEGRAM_UPDATE = {
+    "update_id": 123456,
+    "message": {"message_id": 1, "date": 1765000000, "text": "forged",
+                "from": {"id": 42, "is_bot": False, "first_name": "X"},
+                "chat": {"id": 42, "type": "private"}},
+}  # fmt: skip
 STOPPED_DATABASE = "postgresql+psycopg://hotline@127.0.0.1:1/hotline?connect_timeout=1"
 
 
@@ -73,18 +81,54 @@ def malformed_signatures(path: str, params: dict[str, str]) -> list[tuple[str, l
 ATTACKS = [name for name, _ in malformed_signatures("/", {})]
 
 
+def secret_routes(app) -> dict[str, str]:
+    """The webhooks proved by a shared secret in a header (Telegram's) instead of a signature:
+    path → the header's name (``secret_header`` on the view, set by its decorator)."""
+    found = {}
+    for rule in app.url_map.iter_rules():
+        header = getattr(app.view_functions[rule.endpoint], "secret_header", None)
+        if header:
+            found[rule.rule] = header
+    return found
+
+
+def malformed_secrets(header: str, good: str) -> dict[str, list]:
+    """The same attacks on a secret-token header, by the signature attacks' names."""
+    return {
+        "non-ascii": [(header, b"\xff\xfe")],
+        "non-ascii-after-valid": [(header, good.encode() + b"\xc3\xa9")],
+        "utf8-text": [(header, "секрет".encode())],
+        "nul": [(header, b"\x00" * 28)],
+        "empty": [(header, b"")],
+        "oversized": [(header, b"A" * 4096)],
+        "missing": [],
+        "repeated-valid": [(header, good), (header, good)],
+        "repeated-mixed": [(header, b"\xff"), (header, good)],
+        "other-params": [(header, "A" * len(good))],  # the right shape, not the secret
+    }
+
+
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_a_malformed_signature_gets_a_plain_403_on_every_webhook(app, served, attack):
     web = served("web")
     paths = carrier_webhook_paths(app)
     assert "/voice/incoming" in paths and any(p.startswith("/routing/") for p in paths)
     before = effects(app)
+    secrets = secret_routes(app)
+    assert "/messaging/incoming" in paths and "/messaging/telegram" in secrets
     for path in paths:
         params = call_params(
             new_call_sid(), "+79161230000", Digits="1", RecordingSid="RE" + "a" * 32
         )
-        headers = dict(malformed_signatures(path, params))[attack]
-        answer = web.post_form(path, params, headers)
+        if path in secrets:  # Telegram: a JSON update and its secret token
+            good = handles(app).settings.telegram_webhook_secret
+            headers = malformed_secrets(secrets[path], good)[attack]
+            body = json.dumps(TELEGRAM_UPDATE).encode()
+            items = [*headers, ("Content-Type", "application/json")]
+            answer = web.request("POST", path, body, items)
+        else:
+            headers = dict(malformed_signatures(path, params))[attack]
+            answer = web.post_form(path, params, headers)
         # gunicorn itself refuses a NUL in a header (400) before the app sees the request.
         refused = (400, 403) if attack == "nul" else (403,)
         assert answer.status in refused, (path, answer.status, answer.text[:200])

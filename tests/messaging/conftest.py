@@ -1,0 +1,46 @@
+"""The messaging tests' hotline: the app on a live port with the emulator as Twilio and as
+Telegram (``texting``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from emulator import Emulator
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
+from tests.e2e.conftest import Hotline, watch_rest_calls
+from tests.e2e.live import LiveServer, free_port
+from tests.support import handles
+
+
+@pytest.fixture
+def emulator():
+    emu = Emulator(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, clock="virtual").start()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def texting(app, settings, emulator):
+    """The hotline with messaging: its number's SMS URL and the bot's webhook set by the CLI."""
+    port = free_port()
+    live_settings = settings.replace(
+        public_base_url=f"http://127.0.0.1:{port}",
+        twilio_api_base_url=emulator.base_url,
+        telegram_api_base_url=emulator.base_url,
+        telegram_bot_token=emulator.telegram_token,
+    )
+    live_app = create_app(live_settings)
+    rest_in_transaction = watch_rest_calls(live_app)
+    server = LiveServer(live_app, port=port).start()
+    emulator.add_number(HOTLINE_NUMBER)
+    runner = live_app.test_cli_runner()
+    configured = runner.invoke(args=["carrier", "configure-number"])
+    assert configured.exit_code == 0, configured.output
+    telegram = runner.invoke(args=["carrier", "configure-telegram"])
+    assert telegram.exit_code == 0, telegram.output
+    assert "message, callback_query, my_chat_member" in telegram.output
+    yield Hotline(live_app, server, emulator, live_settings)
+    server.stop()
+    handles(live_app).dispose()
+    assert not rest_in_transaction, "\n".join(rest_in_transaction[:3])
