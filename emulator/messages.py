@@ -168,6 +168,7 @@ def _progress(carrier: Carrier, msg: Message, fault: MessageFault | None) -> Non
                         "media_urls": list(msg.media_urls),
                     }
                 )
+                device.thread.append({"mine": False, "sid": msg.sid, "body": msg.body})
             move("delivered")
             if is_whatsapp(msg.to) and settings.read_after > 0:
                 wait(settings.read_after)
@@ -222,8 +223,12 @@ def inbound_message(
     media = list(media or [])
     now = carrier.clock.wall()
     whatsapp = is_whatsapp(from_)
+    sid = new_sid("MM" if media else "SM")
+    device = carrier.device(from_)
+    with carrier.lock:  # the handset keeps what it sent, whatever the carrier does with it
+        device.thread.append({"mine": True, "sid": sid, "body": body})
     msg = Message(
-        sid=new_sid("MM" if media else "SM"),
+        sid=sid,
         account_sid=carrier.account_sid,
         from_=from_,
         to=to,

@@ -176,6 +176,9 @@ class Phone:
         self.address = address
         self.legs: list[Call] = []
         self.messages: list[dict] = []
+        #: The handset's own copy of its text thread, sent and received, in order: what its
+        #: screen shows even after the carrier's copy is redacted or deleted.
+        self.thread: list[dict] = []
 
     def __repr__(self) -> str:
         return f"<Phone {self.address}>"

@@ -198,14 +198,11 @@ def make_blueprint(carrier: Carrier) -> Blueprint:
                     for m in person.chat.messages
                     if not m.deleted
                 ]
-        address = person.address
-        delivered = {m["sid"] for m in person.inbox()}
+        # the handset's thread: the hotline redacts and deletes its messages at the carrier
+        # once stored, and a phone still shows what it sent and received
+        device = carrier.device(person.address)
         with carrier.lock:
-            return [
-                {"mine": m.from_ == address, "text": m.body, "buttons": []}
-                for m in carrier.store.messages.values()
-                if (m.from_ == address and m.direction == "inbound") or m.sid in delivered
-            ]
+            return [{"mine": m["mine"], "text": m["body"], "buttons": []} for m in device.thread]
 
     @bp.post("/phones/messaging/send")
     def messaging_send():

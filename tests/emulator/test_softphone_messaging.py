@@ -33,6 +33,29 @@ def test_the_panel_api_sends_and_shows_the_conversation(emu, twiml_app, hotline)
     assert refused.status_code == 400 and "error" in refused.json()
 
 
+def test_the_phone_keeps_its_thread_after_the_carrier_deletes_its_copies(
+    emu, twiml_app, hotline, twilio_client
+):
+    """The hotline deletes each message at the carrier once it has kept it: the person's phone
+    still shows what they wrote and what they were sent (a handset keeps its own thread)."""
+    twiml_app.route("/sms", "<Response><Message>Мы получили</Message></Response>")
+    http_post(
+        emu.base_url + "/phones/messaging/send",
+        json={"channel": "sms", "from": "+12025550188", "text": "Помогите"},
+    )
+    emu.wait(2)
+    client = twilio_client
+    for message in client.messages.list():
+        client.messages(message.sid).update(body="")  # redacted, as the hotline does
+        client.messages(message.sid).delete()
+    assert client.messages.list() == []
+    shown = http_get(
+        emu.base_url + "/phones/messaging/conversation",
+        params={"channel": "sms", "from": "+12025550188"},
+    ).json()["messages"]
+    assert [(m["mine"], m["text"]) for m in shown] == [(True, "Помогите"), (False, "Мы получили")]
+
+
 @pytest.mark.browser
 def test_a_person_writes_by_sms_and_telegram_from_the_browser(emu, twiml_app, hotline, browser):
     twiml_app.route(
