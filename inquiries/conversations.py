@@ -18,12 +18,11 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, or_, select, update
 
-from dataprotection import Sealed, erased_hash
+from dataprotection import Sealed
 from inquiries import message_models as m
-from inquiries.models import Caller, CallEvent, Inquiry, Interaction, utcnow
+from inquiries.models import CallEvent, Inquiry, Interaction, utcnow
 from inquiries.service import CallLog, CallState
 
-_caller: Table = Caller.__table__  # type: ignore[assignment]
 _inquiry: Table = Inquiry.__table__  # type: ignore[assignment]
 _interaction: Table = Interaction.__table__  # type: ignore[assignment]
 _conversation: Table = m.Conversation.__table__  # type: ignore[assignment]
@@ -53,14 +52,6 @@ _FIND_THREAD = (
     )
     .select_from(_conversation.join(_interaction).join(_inquiry))
     .where(_conversation.c.open_key == bindparam("key"))
-)
-_FIND_CALLER = select(_caller.c.id, _caller.c.number_ciphertext.is_(None).label("erased")).where(
-    _caller.c.number_hash == bindparam("hash")
-)
-_UNLINK_ERASED = (
-    update(_caller)
-    .where(_caller.c.id == bindparam("caller"), _caller.c.number_ciphertext.is_(None))
-    .values(number_hash=bindparam("erased"))
 )
 _REOPEN_INQUIRY = (
     update(_inquiry)
@@ -168,28 +159,8 @@ class Conversations:
 
     # -- who writes ------------------------------------------------------------------------
     def caller_for(self, identity: str) -> tuple[int, bool, str]:
-        """The caller whose keyed hash is that of ``identity`` (a number, ``telegram:<id>``),
-        created with the identity sealed if new: (id, created now, hash)."""
-        contact_hash = self.protector.lookup_hash(identity)
-        sealed = self.protector.seal_text(identity, associated=contact_hash.encode())
-        values = {
-            "number_hash": contact_hash,
-            "number_ciphertext": sealed.ciphertext,
-            "number_key_id": sealed.key_id,
-            "created_at": utcnow(),
-        }
-        for _attempt in range(3):
-            new_id = self.calls.insert_ignoring_duplicates(_caller, values, "number_hash")
-            if new_id is not None:
-                return new_id, True, contact_hash
-            found = self.calls.run(_FIND_CALLER, {"hash": contact_hash}).first()
-            if found is not None and not found.erased:
-                return found.id, False, contact_hash
-            if found is not None:  # erased by retention: never linked again (as for calls)
-                self.calls.run(
-                    _UNLINK_ERASED, {"caller": found.id, "erased": erased_hash(found.id)}
-                )
-        raise RuntimeError("no caller row after three attempts")  # pragma: no cover
+        """The caller for ``identity`` (``CallLog.caller_by_identity``): (id, created, hash)."""
+        return self.calls.caller_by_identity(identity)
 
     # -- threads ---------------------------------------------------------------------------
     def find_open(self, channel: str, contact_hash: str) -> Thread | None:

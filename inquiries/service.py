@@ -299,8 +299,15 @@ class CallLog:
         number = caller_address(raw_number)
         if number is None:
             return self.withheld_caller(call_sid)
-        number_hash = self.protector.lookup_hash(number)
-        sealed = self.protector.seal_text(number, associated=number_hash.encode())
+        caller_id, created, _hash = self.caller_by_identity(number)
+        return caller_id, created
+
+    def caller_by_identity(self, identity: str) -> tuple[int, bool, str]:
+        """The caller whose keyed hash is that of ``identity`` (an E.164 number, for calls, SMS
+        and WhatsApp alike; ``telegram:<id>``), created with the identity sealed if new: (id,
+        created now, hash)."""
+        number_hash = self.protector.lookup_hash(identity)
+        sealed = self.protector.seal_text(identity, associated=number_hash.encode())
         values = {
             "number_hash": number_hash,
             "number_ciphertext": sealed.ciphertext,
@@ -310,10 +317,10 @@ class CallLog:
         for _attempt in range(3):
             new_id = self.insert_ignoring_duplicates(_caller, values, "number_hash")
             if new_id is not None:
-                return new_id, True
+                return new_id, True, number_hash
             found = self.run(_FIND_CALLER, {"hash": number_hash}).first()
             if found is not None and not found.erased:
-                return found.id, False
+                return found.id, False, number_hash
             if found is not None:  # erased by retention, hash kept: never linked again
                 self.run(
                     _UNLINK_ERASED,
