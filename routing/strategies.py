@@ -169,16 +169,8 @@ class ChatLoad:
         return len(self.open) + len(self.offered)
 
 
-@dataclass(frozen=True)
-class ChatEnded:
-    """Truthy when the conversation was closed; ``presence``: the handler's presence now."""
-
-    done: bool
-    presence: str | None = None
-    offers: tuple[Offer, ...] = ()
-
-    def __bool__(self) -> bool:
-        return self.done
+#: ``end_chat``'s answer: truthy when the conversation was closed (the same shape as a call's).
+ChatEnded = Completed
 
 
 @dataclass(frozen=True)

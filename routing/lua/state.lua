@@ -248,20 +248,25 @@ end
 
 local dropped = {} -- {conversation, handler} offers withdrawn in this run by set_state
 
-local function chat_withdraw(mid, hid)
-  -- take one handler off a conversation's pending offer (the handler's side already done);
-  -- it waits again in its place if no offer is left. Returns its state.
-  local mk = P .. "m:" .. mid
+local function withdraw_offer(id, hid, ek)
+  -- take one handler off a pending offer of a caller ("c:") or a conversation ("m:") (the
+  -- handler's side already done); it waits again in its place if no offer is left. Returns
+  -- its state.
+  local key = P .. ek .. id
   local rest = {}
-  for _, h in ipairs(split(call("HGET", mk, "hs"))) do
+  for _, h in ipairs(split(call("HGET", key, "hs"))) do
     if h ~= hid then rest[#rest + 1] = h end
   end
   if #rest > 0 then
-    call("HSET", mk, "hs", table.concat(rest, ","))
+    call("HSET", key, "hs", table.concat(rest, ","))
     return "offered"
   end
-  back_to_waiting(mid, "m:")
+  back_to_waiting(id, ek)
   return "waiting"
+end
+
+local function chat_withdraw(mid, hid)
+  return withdraw_offer(mid, hid, "m:")
 end
 
 local function chat_unoffer(hid, mid)
@@ -298,19 +303,8 @@ local function holds(hid, cid, presence)
 end
 
 local function withdraw(cid, hid)
-  -- take one handler off a caller's pending offer; the caller waits again (same place) if no
-  -- offer is left. Returns the caller's state.
-  local ck = P .. "c:" .. cid
-  local rest = {}
-  for _, h in ipairs(split(call("HGET", ck, "hs"))) do
-    if h ~= hid then rest[#rest + 1] = h end
-  end
-  if #rest > 0 then
-    call("HSET", ck, "hs", table.concat(rest, ","))
-    return "offered"
-  end
-  back_to_waiting(cid)
-  return "waiting"
+  -- a caller's pending offer: see withdraw_offer
+  return withdraw_offer(cid, hid, "c:")
 end
 
 local function release_all(cid, hids)
