@@ -6,22 +6,14 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from emulator import Emulator
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
-from tests.e2e.conftest import Hotline, watch_rest_calls
+from tests.conftest import HOTLINE_NUMBER
+from tests.e2e.conftest import Hotline, emulator, watch_rest_calls  # noqa: F401 (fixture)
 from tests.e2e.live import LiveServer, free_port
 from tests.support import handles
 
 
 @pytest.fixture
-def emulator():
-    emu = Emulator(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, clock="virtual").start()
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture
-def texting(app, settings, emulator):
+def texting(app, settings, emulator):  # noqa: F811 (the fixture)
     """The hotline with messaging: its number's SMS URL and the bot's webhook set by the CLI."""
     port = free_port()
     live_settings = settings.replace(
