@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 import html
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -119,21 +119,32 @@ def rows_html(
             found = td[text] = f"<td>{html.escape(text)}</td>"
         return found
 
+    named: dict[tuple, str] = {}
+
+    def name(label: Callable[..., Any], *code: Any) -> str:
+        """A code's cell, its name translated once per page (most codes repeat on a page)."""
+        key = (label, *code)
+        found = named.get(key)
+        if found is None:
+            found = named[key] = cell(label(*code))
+        return found
+
     out = []
-    for r in rows:
+    times = labels.when_s_all([r.started_at for r in rows])
+    for r, time_shown in zip(rows, times, strict=True):
         case = int(r.inquiry_id)
         handler = "" if r.handler_id is None else names.get(r.handler_id, f"#{r.handler_id}")
         out.append(
-            f'<tr><td class="time">{html.escape(labels.when_s(r.started_at))}</td>'
+            f'<tr><td class="time">{html.escape(time_shown)}</td>'
             f'<td><a href="{href}{case}">#{case}</a></td>'
-            + cell(labels.call_channel_name(r.channel, r.direction)) + cell(r.number)
-            + cell(labels.kind_name(r.kind)) + cell(labels.language_name(r.language))
-            + cell(labels.call_status_name(r.call_status))
+            + name(labels.call_channel_name, r.channel, r.direction) + cell(r.number)
+            + name(labels.kind_name, r.kind) + name(labels.language_name, r.language)
+            + name(labels.call_status_name, r.call_status)
             + cell("" if r.duration_s is None else labels.mmss(r.duration_s))
             + cell("" if r.waited_s is None else labels.mmss(r.waited_s))
             + cell(handler)
-            + cell(labels.case_status_name(r.inquiry_status))
-            + cell("" if not r.outcome else labels.outcome_name(r.outcome))
+            + name(labels.case_status_name, r.inquiry_status)
+            + (cell("") if not r.outcome else name(labels.outcome_name, r.outcome))
             + "</tr>\n"
         )  # fmt: skip
     return Markup("".join(out))  # noqa: S704 - every value was escaped above

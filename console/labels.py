@@ -2,7 +2,7 @@
 statuses, channels, outcomes, recording states, reasons, menu answers, and times in the
 hotline's time zone.
 
-Every name is translated (``lazy_gettext``: the page's language decides). Template filters,
+Every name is translated when shown (marked ``N_``; the page's language decides). Template filters,
 registered with the console's blueprint::
 
     {{ p | presence_name }}  {{ k | kind_name }}  {{ lang | language_name }}
@@ -23,96 +23,110 @@ import datetime as dt
 import re
 from typing import Any
 
-from flask_babel import format_datetime, gettext, lazy_gettext
+from flask import has_request_context
+from flask_babel import format_datetime, get_timezone, gettext
 
 from console.blueprint import bp
+from console.i18n import request_translations
+
+
+def N_(message: str) -> str:
+    """Marks a name for translation (Babel extracts ``N_``); ``_name`` translates it when shown,
+    through the request's catalog looked up once (``i18n.request_translations``): a lazy string
+    per name went through Flask-Babel's whole lookup for every cell of a page."""
+    return message
+
+
+def translated(message: str) -> str:
+    return request_translations().ugettext(message) if has_request_context() else message
+
 
 PRESENCE_NAMES = {
-    "available": lazy_gettext("available"),
-    "break": lazy_gettext("on a break"),
-    "offline": lazy_gettext("offline"),
-    "offered": lazy_gettext("call offered"),
-    "on_call": lazy_gettext("on a call"),
-    "wrap_up": lazy_gettext("wrap-up"),
-    "unknown": lazy_gettext("unknown"),
+    "available": N_("available"),
+    "break": N_("on a break"),
+    "offline": N_("offline"),
+    "offered": N_("call offered"),
+    "on_call": N_("on a call"),
+    "wrap_up": N_("wrap-up"),
+    "unknown": N_("unknown"),
 }
 KIND_NAMES = {
-    "surrender": lazy_gettext("surrender"),
-    "family": lazy_gettext("a relative"),
-    "pow_info": lazy_gettext("prisoners of war"),
-    "other": lazy_gettext("other"),
+    "surrender": N_("surrender"),
+    "family": N_("a relative"),
+    "pow_info": N_("prisoners of war"),
+    "other": N_("other"),
 }
 CALLER_LANGUAGE_NAMES = {
-    "ru": lazy_gettext("Russian"),
-    "uk": lazy_gettext("Ukrainian"),
-    "en": lazy_gettext("English"),
+    "ru": N_("Russian"),
+    "uk": N_("Ukrainian"),
+    "en": N_("English"),
 }
 OUTCOME_NAMES = {
-    "advised": lazy_gettext("advised"),
-    "referred": lazy_gettext("referred elsewhere"),
-    "callback_arranged": lazy_gettext("call-back arranged"),
-    "no_contact": lazy_gettext("no contact"),
-    "other": lazy_gettext("other"),
+    "advised": N_("advised"),
+    "referred": N_("referred elsewhere"),
+    "callback_arranged": N_("call-back arranged"),
+    "no_contact": N_("no contact"),
+    "other": N_("other"),
 }
 #: The carrier's call statuses, as a person says them.
 CALL_STATUS_NAMES = {
-    "queued": lazy_gettext("starting"),
-    "initiated": lazy_gettext("starting"),
-    "ringing": lazy_gettext("ringing"),
-    "in-progress": lazy_gettext("in progress"),
-    "completed": lazy_gettext("ended"),
-    "busy": lazy_gettext("busy"),
-    "failed": lazy_gettext("failed"),
-    "no-answer": lazy_gettext("not answered"),
-    "canceled": lazy_gettext("cancelled"),
+    "queued": N_("starting"),
+    "initiated": N_("starting"),
+    "ringing": N_("ringing"),
+    "in-progress": N_("in progress"),
+    "completed": N_("ended"),
+    "busy": N_("busy"),
+    "failed": N_("failed"),
+    "no-answer": N_("not answered"),
+    "canceled": N_("cancelled"),
 }
 CASE_STATUS_NAMES = {
-    "new": lazy_gettext("new"),
-    "open": lazy_gettext("open"),
-    "resolved": lazy_gettext("resolved"),
-    "closed": lazy_gettext("closed"),
+    "new": N_("new"),
+    "open": N_("open"),
+    "resolved": N_("resolved"),
+    "closed": N_("closed"),
 }
 CHANNEL_NAMES = {
-    "voice": lazy_gettext("call"),
-    "sms": lazy_gettext("SMS"),
-    "whatsapp": lazy_gettext("WhatsApp"),
-    "telegram": lazy_gettext("Telegram"),
+    "voice": N_("call"),
+    "sms": N_("SMS"),
+    "whatsapp": N_("WhatsApp"),
+    "telegram": N_("Telegram"),
 }
 #: (channel, direction): what a person calls it.
 CALL_CHANNEL_NAMES = {
-    ("voice", "inbound"): lazy_gettext("incoming call"),
-    ("voice", "outbound"): lazy_gettext("call-back"),
-    ("sms", "inbound"): lazy_gettext("SMS received"),
-    ("sms", "outbound"): lazy_gettext("SMS sent"),
-    ("whatsapp", "inbound"): lazy_gettext("WhatsApp message received"),
-    ("whatsapp", "outbound"): lazy_gettext("WhatsApp message sent"),
-    ("telegram", "inbound"): lazy_gettext("Telegram message received"),
-    ("telegram", "outbound"): lazy_gettext("Telegram message sent"),
+    ("voice", "inbound"): N_("incoming call"),
+    ("voice", "outbound"): N_("call-back"),
+    ("sms", "inbound"): N_("SMS received"),
+    ("sms", "outbound"): N_("SMS sent"),
+    ("whatsapp", "inbound"): N_("WhatsApp message received"),
+    ("whatsapp", "outbound"): N_("WhatsApp message sent"),
+    ("telegram", "inbound"): N_("Telegram message received"),
+    ("telegram", "outbound"): N_("Telegram message sent"),
 }
 RECORDING_KIND_NAMES = {
-    "message": lazy_gettext("message left"),
-    "conversation": lazy_gettext("conversation"),
+    "message": N_("message left"),
+    "conversation": N_("conversation"),
 }
 RECORDING_STATE_NAMES = {
-    "pending": lazy_gettext("waiting to be fetched"),
-    "fetched": lazy_gettext("being stored"),
-    "stored": lazy_gettext("stored"),
-    "carrier_deleted": lazy_gettext("stored"),
-    "failed": lazy_gettext("not stored yet"),
-    "deleted": lazy_gettext("deleted (retention period over)"),
+    "pending": N_("waiting to be fetched"),
+    "fetched": N_("being stored"),
+    "stored": N_("stored"),
+    "carrier_deleted": N_("stored"),
+    "failed": N_("not stored yet"),
+    "deleted": N_("deleted (retention period over)"),
 }
 #: Why something happened: a break set by routing, a recording that failed, a queue left.
 REASON_NAMES = {
-    "missed offers": lazy_gettext("did not take offered calls"),
-    "missed_offers": lazy_gettext("did not take offered calls"),
-    "carrier_delete_failed": lazy_gettext("the carrier's copy could not be deleted yet"),
-    "carrier_unavailable": lazy_gettext("the carrier could not be reached"),
-    "encode_failed": lazy_gettext("the audio could not be converted"),
-    "not_audio": lazy_gettext("the carrier sent no usable audio"),
-    "store_failed": lazy_gettext("the store could not be written"),
-    "too_large": lazy_gettext("larger than the allowed size"),
-    "verify_failed": lazy_gettext("the stored copy did not read back"),
-    "error": lazy_gettext("an unexpected error"),
+    "missed offers": N_("did not take offered calls"),
+    "missed_offers": N_("did not take offered calls"),
+    "carrier_delete_failed": N_("the carrier's copy could not be deleted yet"),
+    "carrier_unavailable": N_("the carrier could not be reached"),
+    "encode_failed": N_("the audio could not be converted"),
+    "not_audio": N_("the carrier sent no usable audio"),
+    "store_failed": N_("the store could not be written"),
+    "too_large": N_("larger than the allowed size"),
+    "verify_failed": N_("the stored copy did not read back"),
+    "error": N_("an unexpected error"),
 }
 
 
@@ -129,7 +143,7 @@ def _name(names: dict[Any, Any], code: Any) -> Any:
     if code is None or code == "":
         return "—"
     found = names.get(code)
-    return found if found is not None else readable(code)
+    return translated(found) if found is not None else readable(code)
 
 
 @bp.app_template_filter("presence_name")
@@ -171,7 +185,7 @@ def channel_name(code: str | None) -> Any:
 def call_channel_name(channel: str | None, direction: str | None = None) -> Any:
     """``incoming call``, ``call-back``, ``SMS received``… (channel and direction)."""
     found = CALL_CHANNEL_NAMES.get((channel, direction))  # type: ignore[arg-type]
-    return found if found is not None else channel_name(channel)
+    return translated(found) if found is not None else channel_name(channel)
 
 
 @bp.app_template_filter("recording_kind_name")
@@ -192,7 +206,7 @@ def reason_name(reason: str | None) -> Any:
         return ""
     found = REASON_NAMES.get(reason)
     if found is not None:
-        return found
+        return translated(found)
     missed = MISSED_IN_A_ROW.fullmatch(reason)  # routing's automatic break (routing/lua/state.lua)
     if missed:
         return gettext("did not take %(n)s offered calls in a row", n=int(missed.group(1)))
@@ -228,6 +242,23 @@ def when(value: dt.datetime | None) -> str:
 def when_s(value: dt.datetime | None) -> str:
     """``8 Dec 2026, 14:05:09``."""
     return _local(value, "d MMM yyyy, HH:mm:ss")
+
+
+def when_s_all(values: list[dt.datetime]) -> list[str]:
+    """``when_s`` of each time, for a page of many (the call log): each date named once
+    (Babel), the time of day by ``strftime``, the zone looked up once."""
+    if not values:
+        return []
+    zone = get_timezone()
+    days: dict[dt.date, str] = {}
+    shown = []
+    for value in values:
+        local = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(zone)
+        named = days.get(local.date())
+        if named is None:
+            named = days[local.date()] = day(local)
+        shown.append(f"{named}, {local:%H:%M:%S}")
+    return shown
 
 
 @bp.app_template_filter("clock")
